@@ -1,0 +1,26 @@
+// swift-tools-version: 6.1
+// idpbuild: a Dockerfile language server and rootless image builder for idpbuilder platforms.
+import PackageDescription
+
+let package = Package(
+    name: "idpbuild",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "idpbuild", targets: ["idpbuild"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries from Debian's -dev packages; only the thin wrapper modules import them.
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
+                       providers: [.apt(["libarchive-dev"])]),
+
+        .executableTarget(
+            name: "idpbuild",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+    ]
+)
