@@ -7,6 +7,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "idpbuild", targets: ["idpbuild"]),
+        .executable(name: "idpbuild-bench", targets: ["idpbuild-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -16,9 +17,26 @@ let package = Package(
         .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
                        providers: [.apt(["libarchive-dev"])]),
 
+        .target(name: "DockerfileSyntax"),
+        .target(name: "DockerfileCheck", dependencies: ["DockerfileSyntax"]),
+
+        .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),
+        .testTarget(name: "DockerfileCheckTests", dependencies: ["DockerfileCheck"]),
+
         .executableTarget(
             name: "idpbuild",
             dependencies: [
+                "DockerfileSyntax", "DockerfileCheck",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "IDPBuildCLITests", dependencies: ["idpbuild"]),
+
+        // Benchmarks: `swift run -c release idpbuild-bench --help`.
+        .executableTarget(
+            name: "idpbuild-bench",
+            dependencies: [
+                "DockerfileSyntax", "DockerfileCheck",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,0 +1,14 @@
+FROM alpine:3.19
+EXPOSE 80/TCP 8080/http 99999 0.0.0.0:80:80 9000-8000 web
+STOPSIGNAL SIGFOO
+STOPSIGNAL 0
+HEALTHCHECK --interval=5 CMD true
+HEALTHCHECK --timeout=1x CMD true
+HEALTHCHECK --retries=-1 CMD true
+HEALTHCHECK NONE extra
+HEALTHCHECK curl -f http://localhost/
+HEALTHCHECK CMD
+VOLUME [""]
+COPY a b /dest
+COPY a <<EOF
+EOF

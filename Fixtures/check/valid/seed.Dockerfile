@@ -1,0 +1,4 @@
+FROM alpine:3.19
+COPY app /app
+RUN chmod +x /app
+CMD ["/app"]
