@@ -10,11 +10,14 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries from Debian's -dev packages; only the thin wrapper modules import them.
         .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
                        providers: [.apt(["libarchive-dev"])]),
+
+        .target(name: "OCI", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
 
         .executableTarget(
             name: "idpbuild",
@@ -22,5 +25,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+
+        .testTarget(name: "OCITests", dependencies: ["OCI"]),
     ]
 )
