@@ -16,8 +16,11 @@ let package = Package(
         // System libraries from Debian's -dev packages; only the thin wrapper modules import them.
         .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
                        providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
 
         .target(name: "OCI", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "HTTP", dependencies: ["CCurl"]),
 
         .executableTarget(
             name: "idpbuild",
@@ -26,6 +29,8 @@ let package = Package(
             ]
         ),
 
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "OCI", "TestSupport"]),
     ]
 )
