@@ -21,6 +21,7 @@ let package = Package(
 
         .target(name: "OCI", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "HTTP", dependencies: ["CCurl"]),
+        .target(name: "Registry", dependencies: ["OCI", "HTTP"]),
 
         .executableTarget(
             name: "idpbuild",
@@ -29,8 +30,9 @@ let package = Package(
             ]
         ),
 
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["OCI"], path: "Tests/TestSupport"),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "OCI", "TestSupport"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTP", "OCI", "TestSupport"]),
     ]
 )

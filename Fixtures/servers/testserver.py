@@ -5,6 +5,11 @@
   testserver.py token  --key K --cert C --issuer I --user U --password P [--field token|access_token]
                        a token server that answers like Gitea's /v2/token: Basic credentials in, an RS256 JWT
                        (x5c header) out, with the access the scope asks for so distribution accepts it
+  testserver.py proxy  --upstream URL [--ca CA] [--upstream-auth HEADER] [--fault F --match S --count N]
+                       a forwarding proxy in front of docker-registry that injects faults into the first N requests whose
+                       path contains S: 503, drop (close without answer), truncate (half the body), corrupt (one byte
+                       flipped), redirect (307 to the same proxy as "localhost", served with --upstream-auth); GET /_log
+                       lists what arrived (host, method, path, whether an Authorization header came)
   testserver.py kube   --cert C --key K --config FILE [--client-ca CA]
                        answers GET /api/v1/namespaces/NS/secrets/NAME the way the Kubernetes API server does
 
@@ -185,6 +190,77 @@ def kube_mode(h: Handler):
     status(404, "NotFound", "the server could not find the requested resource")
 
 
+LOG = []
+
+
+def proxy_mode(h: Handler):
+    import http.client
+    a = h.server.args
+    if h.path == "/_log":
+        with LOCK:
+            h.send_json(200, list(LOG))
+        return
+    host_header = h.headers.get("Host", "")
+    with LOCK:
+        LOG.append({"host": host_header, "method": h.command, "path": h.path, "auth": "Authorization" in h.headers})
+    n = int(h.headers.get("Content-Length") or 0)
+    body = h.rfile.read(n) if n else b""
+    fault = None
+    if a.fault and a.match in h.path:
+        with LOCK:
+            if STATS.get("faults", 0) < a.count:
+                STATS["faults"] = STATS.get("faults", 0) + 1
+                fault = a.fault
+    redirected = host_header.startswith("localhost:")
+    if fault == "503":
+        h.send_json(503, {"errors": [{"code": "UNAVAILABLE", "message": "injected fault"}]})
+        return
+    if fault == "drop":
+        h.close_connection = True
+        h.connection.shutdown(2)
+        return
+    if fault == "redirect" and not redirected:
+        h.send_response(307)
+        h.send_header("Location", "http://localhost:%d%s" % (h.server.server_address[1], h.path))
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+        return
+    u = urllib.parse.urlparse(a.upstream)
+    if u.scheme == "https":
+        ctx = ssl.create_default_context(cafile=a.ca) if a.ca else ssl.create_default_context()
+        conn = http.client.HTTPSConnection(u.hostname, u.port, context=ctx, timeout=30)
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    headers = {k: v for k, v in h.headers.items() if k.lower() not in ("connection", "keep-alive", "transfer-encoding")}
+    if redirected:
+        # The "storage backend": it never sees the client's credentials; it brings its own.
+        headers.pop("Authorization", None)
+        headers["Host"] = "127.0.0.1:%d" % h.server.server_address[1]
+        if a.upstream_auth:
+            headers["Authorization"] = a.upstream_auth
+    conn.request(h.command, h.path, body=body if h.command not in ("GET", "HEAD") else None, headers=headers)
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    if fault == "corrupt" and data:
+        data = bytes([data[0] ^ 0xFF]) + data[1:]
+    h.send_response(r.status)
+    for k, v in r.getheaders():
+        if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "content-length"):
+            h.send_header(k, v)
+    h.send_header("Content-Length", str(len(data)))
+    h.end_headers()
+    if h.command == "HEAD":
+        return
+    if fault == "truncate":
+        h.wfile.write(data[: len(data) // 2])
+        h.wfile.flush()
+        h.close_connection = True
+        h.connection.shutdown(2)
+        return
+    h.wfile.write(data)
+
+
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -192,14 +268,16 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("mode", choices=["http", "token", "kube"])
+    p.add_argument("mode", choices=["http", "token", "kube", "proxy"])
+    p.add_argument("--upstream"); p.add_argument("--ca"); p.add_argument("--upstream-auth")
+    p.add_argument("--fault"); p.add_argument("--match", default=""); p.add_argument("--count", type=int, default=1)
     p.add_argument("--cert"); p.add_argument("--key"); p.add_argument("--client-ca")
     p.add_argument("--issuer", default="gitea-test"); p.add_argument("--user"); p.add_argument("--password")
     p.add_argument("--field", default="token"); p.add_argument("--config")
     a = p.parse_args()
     server = Server(("127.0.0.1", 0), Handler)
     server.args = a
-    server.mode_handler = {"http": http_mode, "token": token_mode, "kube": kube_mode}[a.mode]
+    server.mode_handler = {"http": http_mode, "token": token_mode, "kube": kube_mode, "proxy": proxy_mode}[a.mode]
     if a.mode == "token":
         der = subprocess.run(["openssl", "x509", "-in", a.cert, "-outform", "DER"], capture_output=True, check=True).stdout
         server.cert_der_b64 = base64.b64encode(der).decode()
