@@ -22,6 +22,7 @@ let package = Package(
         .target(name: "OCI", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "HTTP", dependencies: ["CCurl"]),
         .target(name: "Registry", dependencies: ["OCI", "HTTP"]),
+        .target(name: "ImageStore", dependencies: ["OCI", "CArchive"]),
 
         .executableTarget(
             name: "idpbuild",
@@ -34,5 +35,6 @@ let package = Package(
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "OCI", "TestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTP", "OCI", "TestSupport"]),
+        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "OCI", "TestSupport"]),
     ]
 )
