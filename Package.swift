@@ -33,6 +33,7 @@ let package = Package(
             name: "idpbuild",
             dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "OCI", "HTTP", "Registry", "ImageStore", "ImageTransfer", "RegistriesConf", "Credentials",
             ]
         ),
 
@@ -42,6 +43,7 @@ let package = Package(
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTP", "OCI", "TestSupport"]),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "OCI", "TestSupport"]),
         .testTarget(name: "ImageTransferTests", dependencies: ["ImageTransfer", "ImageStore", "Registry", "RegistriesConf", "HTTP", "OCI", "TestSupport"]),
+        .testTarget(name: "IDPBuildCLITests", dependencies: ["idpbuild", "Registry", "OCI", "TestSupport"]),
         .testTarget(name: "CredentialsTests", dependencies: ["Credentials", "Registry", "HTTP", "TestSupport"]),
         .testTarget(name: "RegistriesConfTests", dependencies: ["RegistriesConf", "OCI", "TestSupport"]),
     ]
