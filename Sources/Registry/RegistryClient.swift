@@ -40,6 +40,8 @@ public actor RegistryClient {
     private var baseURL: String?
     private var challenge: AuthChallenge?
     private var tokens: [String: (token: String, expires: Date)] = [:]
+    /// Token requests in flight, so parallel blob transfers share one instead of each asking the token server.
+    private var pendingTokens: [String: Task<String, any Error>] = [:]
 
     /// Makes a client; `chunkSize` switches blob uploads to chunked `PATCH` requests.
     public init(endpoint: RegistryEndpoint, credential: RegistryCredential? = nil, http: HTTPClient = HTTPClient(),
@@ -100,8 +102,11 @@ public actor RegistryClient {
         if challenge.scheme == "bearer" {
             let key = scopes.sorted().joined(separator: " ")
             if let cached = tokens[key], cached.expires > Date() { return "Bearer \(cached.token)" }
-            let token = try await fetchToken(challenge: challenge, scopes: scopes)
-            return "Bearer \(token)"
+            if let pending = pendingTokens[key] { return "Bearer \(try await pending.value)" }
+            let task = Task { try await self.fetchToken(challenge: challenge, scopes: scopes) }
+            pendingTokens[key] = task
+            defer { pendingTokens[key] = nil }
+            return "Bearer \(try await task.value)"
         }
         guard let credential else { return nil }
         guard url.hasPrefix("https://") || endpoint.insecure else {

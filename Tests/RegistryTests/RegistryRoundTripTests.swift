@@ -31,6 +31,25 @@ import TestSupport
         let byDigest = try await client.manifest(repository: "test/busybox", reference: image.manifestDigest.description)
         #expect(byDigest.mediaType == MediaType.ociManifest)
 
+        // Docker schema 2 manifest and manifest list over the same blobs: both kinds come back decoded.
+        let dockerManifest = try CanonicalJSON.encode(ImageManifest(
+            mediaType: MediaType.dockerManifest,
+            config: Descriptor(mediaType: MediaType.dockerConfig, digest: image.config.digest, size: image.config.size),
+            layers: [Descriptor(mediaType: MediaType.dockerLayerGzip, digest: image.layer.digest, size: image.layer.size)]))
+        try await client.putManifest(repository: "test/busybox", reference: "docker", bytes: dockerManifest, mediaType: MediaType.dockerManifest)
+        let list = try CanonicalJSON.encode(ImageIndex(mediaType: MediaType.dockerManifestList, manifests: [
+            Descriptor(mediaType: MediaType.dockerManifest, digest: Digest.sha256(of: dockerManifest), size: Int64(dockerManifest.count),
+                       platform: .current)]))
+        try await client.putManifest(repository: "test/busybox", reference: "list", bytes: list, mediaType: MediaType.dockerManifestList)
+        let docker = try await client.manifest(repository: "test/busybox", reference: "docker")
+        #expect(docker.mediaType == MediaType.dockerManifest)
+        guard case .index(let fetchedList) = try await client.manifest(repository: "test/busybox", reference: "list").document else {
+            Issue.record("expected a manifest list"); return
+        }
+        #expect(try fetchedList.manifest(for: .current).digest == docker.digest)
+        let dockerInspect = try skopeoInspect("\(registry.host)/test/busybox:docker", ["--tls-verify=false"])
+        #expect(dockerInspect["Digest"] as? String == docker.digest.description)
+
         // A second push skips what exists; another repository mounts instead of uploading.
         #expect(try await push(image, with: client, repository: "test/busybox", tag: "1.1") == [.existed, .existed])
         let mounted = try await client.uploadBlob(repository: "other/busybox", descriptor: image.layer, from: image.layerPath,
@@ -119,6 +138,16 @@ import TestSupport
         let stats = try TestSupport.check(["python3", "-c", "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:\(tokens.port)/stats').read().decode())"])
         let count = (try JSONSerialization.jsonObject(with: Data(stats.utf8)) as? [String: Any])?["token_requests"] as? Int ?? -1
         #expect(count == 2)
+        // Parallel transfers on a fresh client share one token request.
+        let fresh = RegistryClient(endpoint: endpoint, credential: RegistryCredential(username: "giteaAdmin", password: "tok-pw", source: "auth.json"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<4 {
+                group.addTask { try await fresh.downloadBlob(repository: "giteaadmin/busybox", descriptor: image.layer, to: dir.file("parallel-\(i)")) }
+            }
+            try await group.waitForAll()
+        }
+        let after = try TestSupport.check(["python3", "-c", "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:\(tokens.port)/stats').read().decode())"])
+        #expect((try JSONSerialization.jsonObject(with: Data(after.utf8)) as? [String: Any])?["token_requests"] as? Int == 3)
         let inspected = try skopeoInspect("\(registry.host)/giteaadmin/busybox:latest", ["--tls-verify=false", "--creds", "giteaAdmin:tok-pw"])
         #expect(inspected["Digest"] as? String == image.manifestDigest.description)
 
