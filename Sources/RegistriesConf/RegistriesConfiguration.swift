@@ -128,11 +128,37 @@ public struct RegistriesConfiguration: Sendable, Hashable {
         var candidates = [String]()
         if let explicit = environment["CONTAINERS_REGISTRIES_CONF"], !explicit.isEmpty { candidates.append(explicit) }
         candidates += [config + "/containers/registries.conf", systemPath]
+        var result = RegistriesConfiguration()
+        var dropInDirectories = [String]()
         for path in candidates {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
-            return try parse(text, path: path)
+            result = try parse(text, path: path)
+            dropInDirectories.append(path + ".d")
+            break
         }
-        return RegistriesConfiguration()
+        if dropInDirectories.isEmpty { dropInDirectories.append(systemPath + ".d") }
+        let userDropIns = config + "/containers/registries.conf.d"
+        if !dropInDirectories.contains(userDropIns) { dropInDirectories.append(userDropIns) }
+        // containers-registries.conf.d(5): drop-ins in name order; a set list replaces, a registry with the same prefix replaces.
+        for directory in dropInDirectories {
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".conf") }.sorted()
+            for name in names {
+                let path = directory + "/" + name
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
+                result.merge(try parse(text, path: path), declaresSearch: text.contains("unqualified-search-registries"))
+            }
+        }
+        return result
+    }
+
+    /// Applies a drop-in over this configuration.
+    mutating func merge(_ dropIn: RegistriesConfiguration, declaresSearch: Bool) {
+        if declaresSearch { unqualifiedSearchRegistries = dropIn.unqualifiedSearchRegistries }
+        for entry in dropIn.registries {
+            registries.removeAll { $0.effectivePrefix == entry.effectivePrefix }
+            registries.append(entry)
+        }
+        origin += ", " + dropIn.origin
     }
 
     /// The `[[registry]]` whose prefix matches the reference best (longest prefix; `*.domain` wildcards last).

@@ -167,7 +167,8 @@ public actor RegistryClient {
                           headers: HTTPHeaders = [:], body: HTTPRequestBody = .none, sink: (any HTTPBodySink)? = nil,
                           maxBody: Int = 4 << 20, attempts: Int? = nil,
                           progress: (@Sendable (HTTPProgress) -> Void)? = nil) async throws -> HTTPResponse {
-        let attempts = attempts ?? retry.attempts
+        let policy = attempts.map { RetryPolicy(attempts: $0, initialDelay: retry.initialDelay, maxDelay: retry.maxDelay, deadline: retry.deadline) } ?? retry
+        let started = Date()
         var attempt = 0
         var refreshed = false
         while true {
@@ -175,12 +176,12 @@ public actor RegistryClient {
             var h = headers
             if authorize, let scopes, let auth = try await authorization(url: url, scopes: scopes) { h.set("Authorization", auth) }
             let request = HTTPRequest(method: method, url: url, headers: h, body: body, tls: endpoint.tls,
-                                      progress: progress, maxCollectedBody: maxBody)
+                                      timeouts: HTTPTimeouts(connect: 10, stall: 20), progress: progress, maxCollectedBody: maxBody)
             let response: HTTPResponse
             do {
                 response = try await http.send(request, sink: sink)
             } catch let error as HTTPError {
-                if error.isTransient && attempt < attempts {
+                if error.isTransient && policy.mayRetry(after: attempt, started: started) {
                     try await Task.sleep(nanoseconds: retry.delay(afterAttempt: attempt))
                     continue
                 }
@@ -201,7 +202,7 @@ public actor RegistryClient {
                     continue
                 }
             }
-            if (response.status >= 500 || response.status == 429 || response.status == 408) && attempt < attempts {
+            if (response.status >= 500 || response.status == 429 || response.status == 408) && policy.mayRetry(after: attempt, started: started) {
                 try await Task.sleep(nanoseconds: retry.delay(afterAttempt: attempt))
                 continue
             }
@@ -330,6 +331,7 @@ public actor RegistryClient {
                            progress: (@Sendable (Int64) -> Void)? = nil) async throws -> UploadOutcome {
         if try await blobExists(repository: repository, digest: descriptor.digest) { return .existed }
         var attempt = 0
+        let started = Date()
         while true {
             attempt += 1
             do {
@@ -337,7 +339,8 @@ public actor RegistryClient {
                                                progress: progress)
             } catch let error as RegistryError {
                 // A broken upload leaves stale server-side state: start a new session rather than resume.
-                guard case .transport(_, _, let underlying) = error, underlying.isTransient, attempt < retry.attempts else { throw error }
+                guard case .transport(_, _, let underlying) = error, underlying.isTransient,
+                      retry.mayRetry(after: attempt, started: started) else { throw error }
                 try await Task.sleep(nanoseconds: retry.delay(afterAttempt: attempt))
             }
         }

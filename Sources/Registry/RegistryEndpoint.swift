@@ -1,3 +1,4 @@
+import Foundation
 import HTTP
 
 /// How to reach one registry: its host, whether it is insecure, and TLS settings.
@@ -29,12 +30,20 @@ public struct RetryPolicy: Sendable, Hashable {
     public var initialDelay: Double
     /// The longest delay between attempts, in seconds.
     public var maxDelay: Double
+    /// No new attempt starts once this many seconds have passed since the first (a persistent fault fails within a minute).
+    public var deadline: Double
 
-    /// Makes a policy; the default gives up within about 10 seconds of backoff.
-    public init(attempts: Int = 5, initialDelay: Double = 0.25, maxDelay: Double = 4) {
+    /// Makes a policy; by default 5 attempts, backoff from 0.25 s doubling to 4 s, no retry after 60 s.
+    public init(attempts: Int = 5, initialDelay: Double = 0.25, maxDelay: Double = 4, deadline: Double = 60) {
         self.attempts = max(1, attempts)
         self.initialDelay = initialDelay
         self.maxDelay = maxDelay
+        self.deadline = deadline
+    }
+
+    /// Whether another attempt may start after `attempt` attempts that began at `started`.
+    func mayRetry(after attempt: Int, started: Date) -> Bool {
+        attempt < attempts && Date().timeIntervalSince(started) + Double(delay(afterAttempt: attempt)) / 1e9 < deadline
     }
 
     func delay(afterAttempt attempt: Int) -> UInt64 {

@@ -77,5 +77,15 @@ import TestSupport
         #expect(try RegistriesConfiguration.load(environment: [:], home: home, systemPath: dir.file("system.conf")).unqualifiedSearchRegistries == ["user.test"])
         #expect(try RegistriesConfiguration.load(environment: [:], home: dir.file("nohome"), systemPath: dir.file("system.conf")).origin == dir.file("system.conf"))
         #expect(try RegistriesConfiguration.load(environment: [:], home: dir.file("nohome"), systemPath: dir.file("none")).registries.isEmpty)
+        // Drop-ins: name order, a search list replaces, a registry with the same prefix replaces.
+        try dir.write("system.conf.d/10-mirror.conf", "[[registry]]\nprefix = \"docker.io\"\nlocation = \"first.test\"")
+        try dir.write("system.conf.d/20-mirror.conf", "[[registry]]\nprefix = \"docker.io\"\nlocation = \"second.test\"\ninsecure = true")
+        try dir.write("nohome/.config/containers/registries.conf.d/30-search.conf", "unqualified-search-registries = [\"dropin.test\"]")
+        try dir.write("system.conf.d/ignored.txt", "not toml")
+        let merged = try RegistriesConfiguration.load(environment: [:], home: dir.file("nohome"), systemPath: dir.file("system.conf"))
+        #expect(merged.unqualifiedSearchRegistries == ["dropin.test"])
+        #expect(merged.registries.map(\.location) == ["second.test"])
+        #expect(merged.isInsecure(host: "second.test"))
+        #expect(merged.origin.contains("20-mirror.conf"))
     }
 }

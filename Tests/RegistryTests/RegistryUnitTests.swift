@@ -61,5 +61,8 @@ import Testing
         }
         #expect(RetryPolicy(attempts: 3, initialDelay: 1, maxDelay: 3).delay(afterAttempt: 3) == 3_000_000_000)
         #expect(RetryPolicy(attempts: 0).attempts == 1)
+        #expect(RetryPolicy(attempts: 5).mayRetry(after: 1, started: Date()))
+        #expect(!RetryPolicy(attempts: 5).mayRetry(after: 5, started: Date()))
+        #expect(!RetryPolicy(attempts: 5, deadline: 60).mayRetry(after: 1, started: Date().addingTimeInterval(-61)))
     }
 }
