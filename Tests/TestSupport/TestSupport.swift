@@ -56,8 +56,19 @@ public enum TestSupport {
         throw TestFailure("timed out after \(timeout)s waiting for \(what)")
     }
 
-    /// A TCP port that was free a moment ago on 127.0.0.1.
+    private static let handedOut = Locked(Set<Int>())
+
+    /// A TCP port that was free a moment ago on 127.0.0.1, never the same twice in one test process
+    /// (suites run in parallel, and two servers must not race for one port).
     public static func freePort() -> Int {
+        while true {
+            let port = kernelFreePort()
+            let fresh = handedOut.mutate { $0.insert(port).inserted }
+            if fresh { return port }
+        }
+    }
+
+    private static func kernelFreePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
@@ -100,6 +111,7 @@ final class Locked<T>: @unchecked Sendable {
     var value: T { lock.lock(); defer { lock.unlock() }; return stored }
     var done: Bool { lock.lock(); defer { lock.unlock() }; return isDone }
     func set(_ v: T) { lock.lock(); stored = v; isDone = true; lock.unlock() }
+    func mutate<R>(_ body: (inout T) -> R) -> R { lock.lock(); defer { lock.unlock() }; return body(&stored) }
 }
 
 /// A temporary directory removed by `remove()` (call it in a `defer`).
