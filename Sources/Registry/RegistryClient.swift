@@ -259,6 +259,25 @@ public actor RegistryClient {
         return FetchedManifest(bytes: response.body, mediaType: document.mediaType, digest: actual, document: document)
     }
 
+    /// Resolves a tag or digest to the manifest's descriptor with `HEAD` (no body), or nil when it does not exist.
+    public func manifestDescriptor(repository: String, reference: String) async throws -> Descriptor? {
+        let url = try await url("/v2/\(repository)/manifests/\(reference)")
+        let response = try await transfer(operation: "HEAD manifest \(repository):\(reference)", method: "HEAD", url: url,
+                                           scopes: [Self.pullScope(repository)],
+                                           headers: ["Accept": MediaType.allManifests.joined(separator: ", ")])
+        switch response.status {
+        case 200:
+            guard let digestText = response.headers["Docker-Content-Digest"], let digest = try? Digest(parsing: digestText),
+                  let size = response.headers["Content-Length"].flatMap({ Int64($0) }) else {
+                throw RegistryError.badResponse(host: host, detail: "HEAD manifest \(repository):\(reference) lacks Docker-Content-Digest or Content-Length")
+            }
+            let type = response.headers["Content-Type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) }
+            return Descriptor(mediaType: type ?? MediaType.ociManifest, digest: digest, size: size)
+        case 404: return nil
+        default: throw failure(response, operation: "HEAD manifest \(repository):\(reference)", repository: repository)
+        }
+    }
+
     /// Uploads a manifest under a tag or digest and returns its digest.
     @discardableResult
     public func putManifest(repository: String, reference: String, bytes: [UInt8], mediaType: String) async throws -> Digest {

@@ -28,6 +28,9 @@ import TestSupport
         let byTag = try await pullAndVerify(image, with: client, repository: "test/busybox", reference: "1.0", into: dir.path)
         #expect(byTag.digest == image.manifestDigest)
         #expect(byTag.bytes == image.manifest)
+        let head = try await client.manifestDescriptor(repository: "test/busybox", reference: "1.0")
+        #expect(head == Descriptor(mediaType: MediaType.ociManifest, digest: image.manifestDigest, size: Int64(image.manifest.count)))
+        #expect(try await client.manifestDescriptor(repository: "test/busybox", reference: "nope") == nil)
         let byDigest = try await client.manifest(repository: "test/busybox", reference: image.manifestDigest.description)
         #expect(byDigest.mediaType == MediaType.ociManifest)
 
