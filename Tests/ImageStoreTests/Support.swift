@@ -24,3 +24,9 @@ func statOf(_ path: String) -> stat { var st = stat(); _ = lstat(path, &st); ret
 func xattr(_ path: String, _ name: String) throws -> String {
     try TestSupport.check(["python3", "-c", "import os,sys;sys.stdout.write(os.getxattr(sys.argv[1], sys.argv[2]).decode())", path, name])
 }
+
+/// Whether this process is root in the initial user namespace (full privileges: any owner, trusted.* xattrs, mknod).
+func isInitialRoot() -> Bool {
+    guard geteuid() == 0, let map = try? String(contentsOfFile: "/proc/self/uid_map", encoding: .utf8) else { return false }
+    return map.split(whereSeparator: \.isWhitespace) == ["0", "0", "4294967295"]
+}
