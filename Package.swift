@@ -11,26 +11,38 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // System libraries from Debian's -dev packages; only the thin wrapper modules import them.
         .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
                        providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
 
+        // Dockerfiles: syntax, then checks.
         .target(name: "DockerfileSyntax"),
         .target(name: "DockerfileCheck", dependencies: ["DockerfileSyntax"]),
 
-        .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),
-        .testTarget(name: "DockerfileCheckTests", dependencies: ["DockerfileCheck"]),
+        // Images: OCI types, HTTP on libcurl, the distribution protocol, credentials, registries.conf, the store.
+        .target(name: "OCI", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "HTTP", dependencies: ["CCurl"]),
+        .target(name: "Registry", dependencies: ["OCI", "HTTP"]),
+        .target(name: "Credentials", dependencies: ["Registry", "HTTP", .product(name: "Yams", package: "Yams")]),
+        .target(name: "RegistriesConf", dependencies: ["OCI", .product(name: "TOMLKit", package: "TOMLKit")]),
+        .target(name: "ImageStore", dependencies: ["OCI", "CArchive"]),
+        .target(name: "ImageTransfer", dependencies: ["OCI", "HTTP", "Registry", "ImageStore", "RegistriesConf", "Credentials"]),
 
         .executableTarget(
             name: "idpbuild",
             dependencies: [
                 "DockerfileSyntax", "DockerfileCheck",
+                "OCI", "HTTP", "Registry", "ImageStore", "ImageTransfer", "RegistriesConf", "Credentials",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "IDPBuildCLITests", dependencies: ["idpbuild"]),
 
         // Benchmarks: `swift run -c release idpbuild-bench --help`.
         .executableTarget(
@@ -40,5 +52,18 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+
+        // Tests; TestSupport starts and stops the real servers (docker-registry, token and API servers).
+        .target(name: "TestSupport", dependencies: ["OCI"], path: "Tests/TestSupport"),
+        .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),
+        .testTarget(name: "DockerfileCheckTests", dependencies: ["DockerfileCheck"]),
+        .testTarget(name: "OCITests", dependencies: ["OCI"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "OCI", "TestSupport"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTP", "OCI", "TestSupport"]),
+        .testTarget(name: "CredentialsTests", dependencies: ["Credentials", "Registry", "HTTP", "TestSupport"]),
+        .testTarget(name: "RegistriesConfTests", dependencies: ["RegistriesConf", "OCI", "TestSupport"]),
+        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "OCI", "TestSupport"]),
+        .testTarget(name: "ImageTransferTests", dependencies: ["ImageTransfer", "ImageStore", "Registry", "RegistriesConf", "HTTP", "OCI", "TestSupport"]),
+        .testTarget(name: "IDPBuildCLITests", dependencies: ["idpbuild", "Registry", "OCI", "TestSupport"]),
     ]
 )

@@ -8,7 +8,8 @@ struct IDPBuild: AsyncParsableCommand {
         commandName: "idpbuild",
         abstract: "Dockerfile checks, a language server, and rootless builds for idpbuilder platforms.",
         version: "0.1.0",
-        subcommands: [CheckCommand.self]
+        subcommands: [CheckCommand.self, PullCommand.self, PushCommand.self, ImagesCommand.self, RmiCommand.self,
+                      PruneCommand.self]
     )
 
     /// Runs the command; usage errors exit with status 2 (as the commands document), other failures with 1.

@@ -1,0 +1,180 @@
+import ArgumentParser
+import Credentials
+import Foundation
+import HTTP
+import ImageStore
+import ImageTransfer
+import OCI
+import Registry
+import RegistriesConf
+
+/// Options every store command shares.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .customLong("root"), help: "Image store directory (default: $XDG_DATA_HOME/idpbuild or ~/.local/share/idpbuild).")
+    var root: String?
+
+    @Flag(name: .customLong("json"), help: "Print results and events as JSON lines on stdout.")
+    var json = false
+
+    func openStore() throws -> ImageStore { try ImageStore(root: root ?? ImageStore.defaultRoot()) }
+}
+
+/// Options for commands that talk to registries.
+struct RegistryOptions: ParsableArguments {
+    @Option(name: .customLong("username"), help: "Registry user name (with --password-stdin); else IDPBUILD_USERNAME, auth.json, docker config, the cluster secret.")
+    var username: String?
+
+    @Flag(name: .customLong("password-stdin"), help: "Read the registry password from standard input.")
+    var passwordStdin = false
+
+    @Option(name: .customLong("insecure-registry"), help: "Allow plain HTTP and unverified TLS for this host[:port] (repeatable).")
+    var insecureRegistries: [String] = []
+
+    @Option(name: .customLong("registries-conf"), help: "registries.conf to use (default: the containers search order).")
+    var registriesConf: String?
+
+    @Option(name: .customLong("platform"), help: "OS/ARCH[/VARIANT] to pick from multi-platform images (default: this machine's).")
+    var platform: String?
+
+    @Option(name: .customLong("chunk-size"), help: "Upload blobs in PATCH chunks of this many MiB (default: one PUT per blob).")
+    var chunkSize: Int?
+
+    @Option(name: .customLong("gitea-host"), help: "The idpbuilder Gitea registry (default: IDPBUILD_REGISTRY or gitea.cnoe.localtest.me:8443).")
+    var giteaHost: String?
+
+    @Option(name: .customLong("gitea-owner"), help: "Owner namespace pushes to the Gitea registry must use.")
+    var giteaOwner = "giteaadmin"
+
+    @Flag(name: .customLong("no-kubernetes"), help: "Do not ask the Kubernetes API for the Gitea credential or CA.")
+    var noKubernetes = false
+
+    func resolvedPlatform() throws -> Platform {
+        guard let platform else { return .current }
+        do { return try Platform(parsing: platform) } catch { throw ValidationError("\(error)") }
+    }
+
+    func makeTransfer(store: ImageStore, output: CommandOutput) throws -> ImageTransfer {
+        var explicit: RegistryCredential?
+        if passwordStdin {
+            guard let username else { throw ValidationError("--password-stdin needs --username") }
+            let password = readLine(strippingNewline: true) ?? ""
+            explicit = RegistryCredential(username: username, password: password, source: "--username/--password-stdin")
+        } else if username != nil {
+            throw ValidationError("--username needs --password-stdin (passwords are never taken as arguments)")
+        }
+        let environment = ProcessInfo.processInfo.environment
+        let gitea = giteaHost ?? environment["IDPBUILD_REGISTRY"].flatMap { $0.isEmpty ? nil : $0 } ?? CredentialResolver.defaultGiteaHost
+        let resolver = CredentialResolver(explicit: explicit, environment: environment, giteaHost: gitea, useKubernetes: !noKubernetes,
+                                          warn: { output.warning($0) })
+        var registries: RegistriesConfiguration
+        if let registriesConf {
+            guard let text = try? String(contentsOfFile: registriesConf, encoding: .utf8) else {
+                throw ValidationError("cannot read --registries-conf \(registriesConf)")
+            }
+            registries = try RegistriesConfiguration.parse(text, path: registriesConf)
+        } else {
+            registries = try RegistriesConfiguration.load(environment: environment)
+        }
+        let access = RegistryAccess(registries: registries, insecureHosts: Set(insecureRegistries), resolver: resolver,
+                                    chunkSize: chunkSize.map { Int64($0) << 20 })
+        return ImageTransfer(store: store, access: access, gitea: (host: gitea, owner: giteaOwner))
+    }
+}
+
+/// Writes results to stdout and progress to stderr: a live line on a terminal, plain lines otherwise, JSON with --json.
+final class CommandOutput: @unchecked Sendable {
+    let json: Bool
+    private let lock = NSLock()
+    private let terminal = isatty(STDERR_FILENO) == 1
+    private var blobs: [String: (done: Int64, total: Int64)] = [:]
+    private var lastDraw = Date.distantPast
+
+    init(json: Bool) { self.json = json }
+
+    /// Prints a result line (text) or object (JSON) on stdout.
+    func result<T: Encodable>(_ text: String, _ value: T) {
+        lock.lock(); defer { lock.unlock() }
+        clearLine()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            if let data = try? encoder.encode(value) { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
+        } else {
+            FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        }
+    }
+
+    /// Prints a warning on stderr (and as a JSON event with --json).
+    func warning(_ message: String) {
+        if json { event(TransferEvent(phase: "", kind: .warning, reference: "", message: message)); return }
+        lock.lock(); defer { lock.unlock() }
+        clearLine()
+        FileHandle.standardError.write(Data("warning: \(message)\n".utf8))
+    }
+
+    /// Reports a failure: stderr always, plus a JSON line with --json.
+    func failure(_ error: any Error) {
+        lock.lock(); defer { lock.unlock() }
+        clearLine()
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        if json {
+            struct Failure: Encodable { var event = "error"; var message: String }
+            if let data = try? JSONEncoder().encode(Failure(message: "\(error)")) { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
+        }
+    }
+
+    /// Renders a transfer event.
+    func event(_ event: TransferEvent) {
+        lock.lock(); defer { lock.unlock() }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            if let data = try? encoder.encode(event) { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
+            return
+        }
+        let short = event.digest.map { String($0.dropFirst(7).prefix(12)) } ?? ""
+        switch event.kind {
+        case .blobStarted: blobs[short] = (0, event.total ?? 0)
+        case .blobProgress: blobs[short] = (event.bytes ?? 0, event.total ?? 0)
+        case .blobDone, .blobSkipped, .blobMounted:
+            blobs[short] = nil
+            let verb = event.kind == .blobDone ? (event.phase == "pull" ? "pulled" : "pushed") : (event.kind == .blobSkipped ? "exists" : "mounted")
+            line("\(event.phase) \(short): \(verb) \(Self.size(event.total ?? 0))")
+        case .warning: line("warning: \(event.message ?? "")")
+        case .resolving: if !terminal { line("\(event.phase) \(event.message ?? "")") }
+        case .manifest, .done: break
+        }
+        if terminal && event.kind == .blobProgress && Date().timeIntervalSince(lastDraw) > 0.1 {
+            lastDraw = Date()
+            let done = blobs.values.reduce(0) { $0 + $1.done }, total = blobs.values.reduce(0) { $0 + $1.total }
+            FileHandle.standardError.write(Data("\r\u{1b}[K\(event.phase): \(blobs.count) blob(s) \(Self.size(done)) / \(Self.size(total))".utf8))
+        }
+    }
+
+    private func line(_ text: String) {
+        clearLine()
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    private func clearLine() { if terminal { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) } }
+
+    static func size(_ bytes: Int64) -> String {
+        let units = ["B", "KB", "MB", "GB"]
+        var value = Double(bytes), unit = 0
+        while value >= 1000 && unit < units.count - 1 { value /= 1000; unit += 1 }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    }
+}
+
+/// Runs a command body, turning errors into exit status 1 with the error's message.
+func runReportingErrors(_ output: CommandOutput, _ body: () async throws -> Void) async throws {
+    do { try await body() } catch let error as ValidationError { throw error } catch let error as ExitCode { throw error } catch {
+        output.failure(error)
+        throw ExitCode(1)
+    }
+}
+
+/// Parses a reference from the command line into a validation error when it is wrong.
+func parseReference(_ text: String) throws -> Reference {
+    do { return try Reference(parsing: text) } catch { throw ValidationError("\(error)") }
+}
