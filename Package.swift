@@ -10,17 +10,28 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries from Debian's -dev packages; only the thin wrapper modules import them.
         .systemLibrary(name: "CArchive", path: "Sources/CArchive", pkgConfig: "libarchive",
                        providers: [.apt(["libarchive-dev"])]),
 
+        // The C that must run before the Swift runtime starts threads (re-exec marker, namespaces)
+        // and between clone() and execve() (mounts, pivot_root, capabilities, user switch).
+        .target(name: "CSandbox"),
+        .target(name: "Sandbox", dependencies: ["CSandbox"]),
+        .target(name: "LayerDiff", dependencies: ["CArchive", .product(name: "Crypto", package: "swift-crypto")]),
+
         .executableTarget(
             name: "idpbuild",
             dependencies: [
+                "Sandbox", "LayerDiff",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "LayerDiff"]),
+        .testTarget(name: "LayerDiffTests", dependencies: ["LayerDiff", "CArchive"]),
     ]
 )
