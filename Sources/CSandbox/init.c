@@ -160,6 +160,17 @@ static int enter_user_namespace(int sock) {
 
 // ---------------------------------------------------------------- init: mounts
 
+static int in_initial_user_namespace(void) {
+    int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 1;
+    char buf[128] = {0};
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    unsigned long inside, outside, count;
+    if (n <= 0 || sscanf(buf, "%lu %lu %lu", &inside, &outside, &count) != 3) return 1;
+    return inside == 0 && outside == 0 && count == 4294967295UL;
+}
+
 struct created { char path[64]; int is_dir; int is_mount; };
 static struct created created_paths[16];
 static int created_count = 0;
@@ -392,14 +403,17 @@ static void init_main(struct config *c) {
     if (unshare(CLONE_NEWNS) != 0) { report("unshare", errno, "mount namespace"); _exit(1); }
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) { report("mount", errno, "making / private"); _exit(1); }
 
-    size_t optlen = 64 + strlen(c->upper) + strlen(c->work);
+    size_t optlen = 80 + strlen(c->upper) + strlen(c->work);
     for (int i = 0; i < c->lower.count; i++) optlen += strlen(c->lower.items[i]) + 1;
     char *opts = malloc(optlen);
     if (!opts) _exit(1);
     char *p = opts;
     p += sprintf(p, "lowerdir=");
     for (int i = 0; i < c->lower.count; i++) p += sprintf(p, "%s%s", i ? ":" : "", c->lower.items[i]);
-    sprintf(p, ",upperdir=%s,workdir=%s", c->upper, c->work);
+    p += sprintf(p, ",upperdir=%s,workdir=%s", c->upper, c->work);
+    // Inside a user namespace overlayfs cannot use trusted.* xattrs (opaque dirs, rmdir of a merged dir):
+    // userxattr switches it to user.overlay.* (Linux 5.11).
+    if (!in_initial_user_namespace()) sprintf(p, ",userxattr");
     if (mount("overlay", c->merged, "overlay", 0, opts) != 0) {
         report("overlay", errno, "%s", opts);
         _exit(1);
@@ -477,6 +491,20 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
     return 0;
 }
 
+// Removes upper/<name> when it is an empty directory whose mode and owner equal the topmost lower copy's.
+static void drop_unchanged_copy_up(struct config *c, int upperfd, const char *name) {
+    struct stat up, low;
+    if (fstatat(upperfd, name, &up, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(up.st_mode)) return;
+    int found = 0;
+    for (int i = 0; i < c->lower.count && !found; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", c->lower.items[i], name);
+        if (lstat(path, &low) == 0) found = 1;
+    }
+    if (!found || !S_ISDIR(low.st_mode) || low.st_mode != up.st_mode || low.st_uid != up.st_uid || low.st_gid != up.st_gid) return;
+    unlinkat(upperfd, name, AT_REMOVEDIR); // fails (and keeps it) when the command left anything in it
+}
+
 static volatile sig_atomic_t stop_requested = 0;
 static void on_stop(int sig) { (void)sig; stop_requested = 1; }
 
@@ -498,6 +526,12 @@ static void container_main(void) {
     }
     int flags = CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | (c.netnone ? CLONE_NEWNET : 0);
     if (unshare(flags) != 0) { report("unshare", errno, "pid, ipc, uts%s namespaces", c.netnone ? ", net" : ""); _exit(1); }
+
+    // /etc may be copied up only to hold the /etc/hosts and /etc/resolv.conf mount points; remember whether
+    // the upper directory had it, to drop an unchanged copy afterwards (it would be a spurious layer entry).
+    int upperfd = open(c.upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    struct stat before;
+    int etc_in_upper = upperfd >= 0 && fstatat(upperfd, "etc", &before, AT_SYMLINK_NOFOLLOW) == 0;
 
     pid_t init = fork();
     if (init < 0) { report("fork", errno, "init"); _exit(1); }
@@ -527,6 +561,7 @@ static void container_main(void) {
         pid_t w = waitpid(init, &status, WNOHANG);
         if (w == init) break;
     }
+    if (upperfd >= 0 && !etc_in_upper) drop_unchanged_copy_up(&c, upperfd, "etc");
     for (int i = 0; i < c.cleanup.count; i++) {
         nftw(c.cleanup.items[i], remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
     }
