@@ -31,7 +31,8 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "LayerDiff"]),
-        .testTarget(name: "LayerDiffTests", dependencies: ["LayerDiff", "CArchive"]),
+        .target(name: "SandboxTestSupport", dependencies: ["Sandbox", "CArchive"], path: "Tests/SandboxTestSupport"),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "LayerDiff", "SandboxTestSupport"]),
+        .testTarget(name: "LayerDiffTests", dependencies: ["LayerDiff", "SandboxTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     ]
 )

@@ -116,7 +116,8 @@ static int parse_config(struct config *c) {
     buf[len] = 0;
     memset(c, 0, sizeof *c);
     c->cwd = "/";
-    for (char *p = buf; p < buf + len; p += strlen(p) + 1) {
+    for (char *p = buf, *next; p < buf + len; p = next) {
+        next = p + strlen(p) + 1; // before the key is cut off at '='
         char *eq = strchr(p, '=');
         if (!eq) continue;
         *eq = 0;
