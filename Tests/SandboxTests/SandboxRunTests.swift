@@ -79,7 +79,9 @@ let hasSeveralIDs: Bool = {
         try #require(hasSeveralIDs, "needs subordinate ID ranges (or root)")
         let fixture = try Fixture("chown")
         let upper = try fixture.scratch.subdirectory("upper")
-        let result = try await fixture.run(["sh", "-c", "echo data > /f && chown 1234:4321 /f && chmod 640 /f"], upper: upper)
+        // World-readable, so that an unprivileged test can diff from outside the user namespace with the
+        // mapping; RunCommandTests covers a private file diffed inside the namespace.
+        let result = try await fixture.run(["sh", "-c", "echo data > /f && chown 1234:4321 /f && chmod 644 /f"], upper: upper)
         #expect(result.termination == .exited(0), "\(result.output)")
         let layerPath = fixture.scratch.path + "/layer.tar.gz"
         let layer = try LayerDiff(ownerMapping: fixture.ownerMapping).write(upperDirectory: upper, to: layerPath)
@@ -87,7 +89,7 @@ let hasSeveralIDs: Bool = {
         let file = try #require(entries.first { $0.path == "f" })
         #expect(file.uid == 1234)
         #expect(file.gid == 4321)
-        #expect(file.mode & 0o7777 == 0o640)
+        #expect(file.mode & 0o7777 == 0o644)
         #expect(file.data == Array("data\n".utf8))
         #expect(!layer.isEmpty)
         // Nothing else changed: /etc was only touched for the /etc/hosts mount point.
