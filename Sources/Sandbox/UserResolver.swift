@@ -12,6 +12,14 @@ public struct ResolvedUser: Sendable, Equatable {
     public var supplementaryGroups: [UInt32]
     /// The home directory from /etc/passwd, or `/`.
     public var home: String
+
+    /// Creates a resolved identity.
+    public init(uid: UInt32, gid: UInt32, supplementaryGroups: [UInt32], home: String) {
+        self.uid = uid
+        self.gid = gid
+        self.supplementaryGroups = supplementaryGroups
+        self.home = home
+    }
 }
 
 /// Resolves `USER` values (`name`, `uid`, `name:group`, `uid:gid`) the way Docker does, reading /etc/passwd

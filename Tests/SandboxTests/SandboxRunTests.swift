@@ -155,7 +155,7 @@ let hasSeveralIDs: Bool = {
         let task = Task { () -> Bool in
             for try await event in sandbox.run(configuration) {
                 if case .output(let line) = event, line.text == "started" {
-                    #expect(hostProcesses(containing: "sleep \(token)").count == 2)
+                    #expect(eventually { hostProcesses(containing: "sleep \(token)").count == 2 })
                     withUnsafeCurrentTask { $0?.cancel() }
                 }
                 if case .finished = event { return true }
