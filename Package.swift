@@ -33,6 +33,6 @@ let package = Package(
 
         .target(name: "SandboxTestSupport", dependencies: ["Sandbox", "CArchive"], path: "Tests/SandboxTestSupport"),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "LayerDiff", "SandboxTestSupport"]),
-        .testTarget(name: "LayerDiffTests", dependencies: ["LayerDiff", "SandboxTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "LayerDiffTests", dependencies: ["LayerDiff", "CArchive", "SandboxTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     ]
 )
