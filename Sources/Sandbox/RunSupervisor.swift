@@ -15,6 +15,8 @@ final class RunSupervisor: @unchecked Sendable {
     private var wakeWrite: Int32 = -1
     private var cancelled = false
     private var finished = false
+    private var done = false
+    private var doneWaiters: [CheckedContinuation<Void, Never>] = []
 
     init(run: PreparedRun, continuation: AsyncThrowingStream<SandboxEvent, any Error>.Continuation) {
         self.run = run
@@ -33,6 +35,20 @@ final class RunSupervisor: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return cancelled
+    }
+
+    /// Returns once the supervisor thread has reaped the supervisor process and cleaned up.
+    func waitUntilDone() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if done {
+                lock.unlock()
+                waiter.resume()
+            } else {
+                doneWaiters.append(waiter)
+                lock.unlock()
+            }
+        }
     }
 
     func start() {
@@ -100,6 +116,12 @@ final class RunSupervisor: @unchecked Sendable {
         case .failure(let error):
             continuation.finish(throwing: wasCancelled ? CancellationError() : error)
         }
+        lock.lock()
+        done = true
+        let waiters = doneWaiters
+        doneWaiters = []
+        lock.unlock()
+        waiters.forEach { $0.resume() }
     }
 
     private func supervise(pid: pid_t, control: Int32, result: Int32, out: Int32, err: Int32,

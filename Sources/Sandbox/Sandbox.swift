@@ -28,37 +28,56 @@ public struct Sandbox: Sendable {
 
     /// Starts the command and streams its events; the stream ends after `.finished`, or throws a
     /// `SandboxError`. Cancelling the consuming task (or dropping the stream) kills the whole process tree;
-    /// mounts and temporary directories are gone when the stream has ended.
+    /// use `start(_:)` to also wait until mounts and temporary directories are gone.
     public func run(_ configuration: SandboxConfiguration) -> AsyncThrowingStream<SandboxEvent, any Error> {
-        AsyncThrowingStream { continuation in
-            let run: PreparedRun
-            do {
-                run = try prepare(configuration)
-            } catch {
-                continuation.finish(throwing: error)
-                return
-            }
-            let supervisor = RunSupervisor(run: run, continuation: continuation)
-            continuation.onTermination = { _ in supervisor.cancel() }
-            supervisor.start()
-        }
+        start(configuration).events
     }
 
-    /// Runs the command to completion and collects its output. Throws `CancellationError` when the task is
-    /// cancelled (after the process tree is gone).
+    /// Starts the command and returns a handle: its events, `cancel()`, and `waitUntilCleanedUp()`.
+    public func start(_ configuration: SandboxConfiguration) -> SandboxRun {
+        let (events, continuation) = AsyncThrowingStream<SandboxEvent, any Error>.makeStream()
+        let prepared: PreparedRun
+        do {
+            prepared = try prepare(configuration)
+        } catch {
+            continuation.finish(throwing: error)
+            return SandboxRun(events: events, supervisor: nil)
+        }
+        let supervisor = RunSupervisor(run: prepared, continuation: continuation)
+        continuation.onTermination = { _ in supervisor.cancel() }
+        supervisor.start()
+        return SandboxRun(events: events, supervisor: supervisor)
+    }
+
+    /// Runs the command to completion and collects its output. When the task is cancelled it kills the
+    /// process tree, waits until the sandbox is cleaned up, and throws `CancellationError`.
     public func runCollecting(_ configuration: SandboxConfiguration) async throws -> SandboxResult {
+        let run = start(configuration)
         var output: [OutputLine] = []
         var warnings: [String] = []
-        for try await event in run(configuration) {
-            switch event {
-            case .warning(let text): warnings.append(text)
-            case .output(let line): output.append(line)
-            case .finished(let termination):
-                return SandboxResult(termination: termination, output: output, warnings: warnings)
+        var termination: Termination?
+        do {
+            try await withTaskCancellationHandler {
+                for try await event in run.events {
+                    switch event {
+                    case .warning(let text): warnings.append(text)
+                    case .output(let line): output.append(line)
+                    case .finished(let result): termination = result
+                    }
+                }
+            } onCancel: {
+                run.cancel()
             }
+        } catch {
+            await run.waitUntilCleanedUp()
+            throw error
         }
-        try Task.checkCancellation()
-        throw SandboxError.supervisorFailed(detail: "the event stream ended without a result")
+        await run.waitUntilCleanedUp()
+        guard let termination else {
+            try Task.checkCancellation()
+            throw SandboxError.supervisorFailed(detail: "the event stream ended without a result")
+        }
+        return SandboxResult(termination: termination, output: output, warnings: warnings)
     }
 
     // MARK: preparation
@@ -160,6 +179,19 @@ public struct Sandbox: Sendable {
         guard network == .host else { return "" }
         return (try? readText("/etc/resolv.conf")) ?? ""
     }
+}
+
+/// A started sandbox run.
+public struct SandboxRun: Sendable {
+    /// Warnings, output lines, then `.finished`; throws a `SandboxError` when the sandbox could not run.
+    public let events: AsyncThrowingStream<SandboxEvent, any Error>
+    let supervisor: RunSupervisor?
+
+    /// Kills the whole process tree (idempotent); the events stream then ends without `.finished`.
+    public func cancel() { supervisor?.cancel() }
+
+    /// Returns once the supervisor is gone: no process, mount or temporary directory of this run is left.
+    public func waitUntilCleanedUp() async { await supervisor?.waitUntilDone() }
 }
 
 /// Everything the supervisor needs, computed before anything is spawned.

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Dispatch
+import Foundation
 import LayerDiff
 import Sandbox
 #if canImport(Glibc)
@@ -74,17 +76,20 @@ struct RunCommand: AsyncParsableCommand {
         let configuration = SandboxConfiguration(
             layers: layers, upperDirectory: upperDirectory, command: command, environment: env,
             workingDirectory: workdir, user: user, network: network, hostname: hostname, timeout: timeout)
+        let run = Sandbox().start(configuration)
+        // Ctrl-C, SIGTERM, SIGHUP: kill the sandbox's process tree, wait for its cleanup, exit 128+N.
+        let interruption = Interruption(run: run)
         var termination: Termination?
         do {
-            for try await event in Sandbox().run(configuration) {
+            for try await event in run.events {
                 switch event {
                 case .warning(let text):
-                    if json { print(JSONLine.object(["type": "warning", "message": text])) } else { Self.log("warning: \(text)") }
+                    if json { Self.out(JSONLine.object(["type": "warning", "message": text])) } else { Self.log("warning: \(text)") }
                 case .output(let line):
                     if json {
-                        print(JSONLine.object(["type": "output", "stream": line.stream.rawValue, "line": line.text]))
+                        Self.out(JSONLine.object(["type": "output", "stream": line.stream.rawValue, "line": line.text]))
                     } else if line.stream == .stdout {
-                        print(line.text)
+                        Self.out(line.text)
                     } else {
                         Self.log(line.text)
                     }
@@ -93,22 +98,30 @@ struct RunCommand: AsyncParsableCommand {
                 }
             }
         } catch let error as SandboxError {
-            if json { print(JSONLine.object(["type": "error", "message": error.description])) }
+            if json { Self.out(JSONLine.object(["type": "error", "message": error.description])) }
             Self.log("idpbuild run: \(error.description)")
             throw ExitCode(125)
+        } catch {
+            // Cancelled by a signal: handled below.
+        }
+        await run.waitUntilCleanedUp()
+        if let signal = interruption.received {
+            Self.log("idpbuild run: interrupted by signal \(signal); the sandbox's processes were killed")
+            if let temporaryUpper { Self.removeTree(temporaryUpper) }
+            throw ExitCode(128 + signal)
         }
         guard let termination else { throw ExitCode(125) }
         if json {
             var fields: [String: JSONLine.Value] = ["type": "exit", "code": .int(Int(termination.exitCode))]
             if case .signaled(let signal) = termination { fields["signal"] = .int(Int(signal)) }
-            print(JSONLine.object(fields))
+            Self.out(JSONLine.object(fields))
         }
 
         if let layerOut, let upperDirectory {
             do {
                 let layer = try LayerDiff(compression: compression).write(upperDirectory: upperDirectory, to: layerOut)
                 if json {
-                    print(JSONLine.object(["type": "layer", "path": .string(layerOut), "digest": .string(layer.digest),
+                    Self.out(JSONLine.object(["type": "layer", "path": .string(layerOut), "digest": .string(layer.digest),
                                            "diffID": .string(layer.diffID), "size": .int(Int(layer.size)),
                                            "mediaType": .string(layer.mediaType), "empty": .bool(layer.isEmpty)]))
                 } else {
@@ -122,12 +135,17 @@ struct RunCommand: AsyncParsableCommand {
         if termination.exitCode != 0 { throw ExitCode(termination.exitCode) }
     }
 
-    static func log(_ text: String) {
+    /// Writes a line to stdout unbuffered, so output streams line by line through pipes too.
+    static func out(_ text: String) { writeLine(text, to: 1) }
+
+    static func log(_ text: String) { writeLine(text, to: 2) }
+
+    static func writeLine(_ text: String, to fd: Int32) {
         var line = text + "\n"
         line.withUTF8 { bytes in
             var offset = 0
             while offset < bytes.count {
-                let n = write(2, bytes.baseAddress! + offset, bytes.count - offset)
+                let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
                 if n <= 0 { return }
                 offset += n
             }
@@ -146,6 +164,39 @@ struct RunCommand: AsyncParsableCommand {
 
     static func removeTree(_ path: String) {
         _ = try? UserNamespace.run(["rm", "-rf", "--one-file-system", path])
+    }
+}
+
+/// Turns SIGINT/SIGTERM/SIGHUP into cancelling a sandbox run.
+final class Interruption: @unchecked Sendable {
+    private let lock = NSLock()
+    private var signal: Int32?
+    private var sources: [any DispatchSourceSignal] = []
+
+    init(run: SandboxRun) {
+        for number in [SIGINT, SIGTERM, SIGHUP] {
+            Glibc.signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler { [weak self] in
+                self?.record(number)
+                run.cancel()
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    private func record(_ number: Int32) {
+        lock.lock()
+        defer { lock.unlock() }
+        if signal == nil { signal = number }
+    }
+
+    /// The first signal received, if any.
+    var received: Int32? {
+        lock.lock()
+        defer { lock.unlock() }
+        return signal
     }
 }
 

@@ -57,4 +57,38 @@ let idpbuildBinary: String = {
                                             "--workdir", "/w", "-e", "X=1", "--", "sh", "-c", "echo $X $(id -u) $(pwd)"])
         #expect(none.stdout == "1 1000 /w\n" || !hasSeveralIDs)
     }
+
+    @Test(arguments: [false, true]) func interruptKillsTheTreeAndLeavesNothing(withLayer: Bool) throws {
+        try #require(FileManager.default.isExecutableFile(atPath: idpbuildBinary), "build the idpbuild product first: swift build")
+        let fixture = try Fixture("cli-interrupt")
+        let tmp = try fixture.scratch.subdirectory("tmp")
+        let token = String(600_000 + Int(getpid() % 100_000) + (withLayer ? 1 : 0))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: idpbuildBinary)
+        var arguments = ["run", "--rootfs", fixture.rootfs]
+        if withLayer { arguments += ["--layer-out", fixture.scratch.path + "/layer.tar.gz"] }
+        process.arguments = arguments + ["--", "sh", "-c", "sleep \(token) & echo started; sleep \(token)"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["TMPDIR"] = tmp
+        process.environment = environment
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var seen = ""
+        let deadline = Date().addingTimeInterval(20)
+        while !seen.contains("started") && Date() < deadline {
+            seen += String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        #expect(seen.contains("started"))
+        #expect(eventually { hostProcesses(containing: "sleep \(token)").count == 2 })
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 128 + SIGINT)
+        #expect(eventually { hostProcesses(containing: "sleep \(token)").isEmpty })
+        #expect(eventually { ((try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? ["?"]).isEmpty },
+                "left in TMPDIR: \((try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? [])")
+        #expect(!FileManager.default.fileExists(atPath: fixture.scratch.path + "/layer.tar.gz"))
+        #expect(!mountTable().contains(fixture.scratch.path))
+    }
 }
