@@ -33,11 +33,16 @@ public enum UserNamespace {
     /// Runs a host program as root of a new user namespace with the caller's mapping (like `buildah unshare`):
     /// for example `rm -rf` of a tree that holds files owned by subordinate IDs. Returns its termination.
     public static func run(_ arguments: [String], helperExecutable: String = "/proc/self/exe",
-                           policy: SubordinateIDPolicy = SubordinateIDPolicy()) throws -> Termination {
+                           policy: SubordinateIDPolicy = SubordinateIDPolicy(),
+                           warn: (String) -> Void = { _ in }) throws -> Termination {
         precondition(!arguments.isEmpty, "UserNamespace.run needs a program")
-        let (mapping, _) = try Self.mapping(policy: policy)
+        let (mapping, warning) = try Self.mapping(policy: policy)
+        if let warning { warn(warning) }
         if callerIsRoot {
-            let pid = try Plumbing.spawn(Plumbing.which(arguments[0]) ?? arguments[0], arguments: arguments,
+            guard let program = arguments[0].contains("/") ? arguments[0] : Plumbing.which(arguments[0]) else {
+                return .exited(127)
+            }
+            let pid = try Plumbing.spawn(program, arguments: arguments,
                                          environment: Plumbing.currentEnvironment(), fds: [0, 1, 2], newProcessGroup: false)
             return Plumbing.wait(pid)
         }

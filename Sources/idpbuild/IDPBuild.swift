@@ -7,6 +7,6 @@ struct IDPBuild: AsyncParsableCommand {
         commandName: "idpbuild",
         abstract: "Dockerfile checks, a language server, and rootless builds for idpbuilder platforms.",
         version: "0.1.0",
-        subcommands: [RunCommand.self, DiffCommand.self]
+        subcommands: [RunCommand.self, DiffCommand.self, UnshareCommand.self]
     )
 }
