@@ -91,4 +91,29 @@ let idpbuildBinary: String = {
         #expect(!FileManager.default.fileExists(atPath: fixture.scratch.path + "/layer.tar.gz"))
         #expect(!mountTable().contains(fixture.scratch.path))
     }
+
+    @Test(.enabled(if: geteuid() == 0)) func userNamespacesRefusedIsAClearError() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: idpbuildBinary), "build the idpbuild product first: swift build")
+        let fixture = try Fixture("cli-nouserns")
+        chmod(fixture.scratch.path, 0o755) // uid 1 must reach the rootfs
+        // A real kernel refusal: the fixture runs idpbuild as uid 1 in a user namespace whose
+        // user.max_user_namespaces is 0.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [fixturesDirectory + "/sandbox/without-user-namespaces.py", idpbuildBinary,
+                             "run", "--rootfs", fixture.rootfs, "--", "true"]
+        process.currentDirectoryURL = URL(fileURLWithPath: "/tmp")
+        var environment = ProcessInfo.processInfo.environment
+        environment["LLVM_PROFILE_FILE"] = "/dev/null"
+        process.environment = environment
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 125)
+        #expect(stderr.contains("the kernel refused to create a user namespace"), "\(stderr)")
+        #expect(stderr.contains("user.max_user_namespaces"))
+    }
 }
