@@ -161,6 +161,21 @@ static int enter_user_namespace(int sock) {
 
 // ---------------------------------------------------------------- init: mounts
 
+// Length of the longest directory prefix ("/a/b", no trailing slash) that every lower path starts with,
+// or 0 when there is none or a lower is that directory itself.
+static size_t common_parent_length(struct strlist *l) {
+    if (l->count < 2) return 0;
+    size_t len = strlen(l->items[0]);
+    for (int i = 1; i < l->count; i++) {
+        size_t j = 0;
+        while (j < len && l->items[i][j] && l->items[i][j] == l->items[0][j]) j++;
+        len = j;
+    }
+    while (len > 0 && l->items[0][len] != '/') len--; // back to a directory boundary
+    for (int i = 0; i < l->count; i++) if (l->items[i][len] != '/' || l->items[i][len + 1] == 0) return 0;
+    return len;
+}
+
 static int in_initial_user_namespace(void) {
     int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 1;
@@ -404,17 +419,29 @@ static void init_main(struct config *c) {
     if (unshare(CLONE_NEWNS) != 0) { report("unshare", errno, "mount namespace"); _exit(1); }
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) { report("mount", errno, "making / private"); _exit(1); }
 
+    // The mount options must fit in one page. Lower layers usually share a parent (the store's layers/
+    // directory): name them relative to it, from there, as containers/storage does.
+    size_t common = common_parent_length(&c->lower);
+    if (common > 0) {
+        char parent[4096];
+        snprintf(parent, sizeof parent, "%.*s", (int)common, c->lower.items[0]);
+        if (chdir(parent) != 0) common = 0;
+    }
     size_t optlen = 80 + strlen(c->upper) + strlen(c->work);
     for (int i = 0; i < c->lower.count; i++) optlen += strlen(c->lower.items[i]) + 1;
     char *opts = malloc(optlen);
     if (!opts) _exit(1);
     char *p = opts;
     p += sprintf(p, "lowerdir=");
-    for (int i = 0; i < c->lower.count; i++) p += sprintf(p, "%s%s", i ? ":" : "", c->lower.items[i]);
+    for (int i = 0; i < c->lower.count; i++) p += sprintf(p, "%s%s", i ? ":" : "", c->lower.items[i] + (common ? common + 1 : 0));
     p += sprintf(p, ",upperdir=%s,workdir=%s", c->upper, c->work);
     // Inside a user namespace overlayfs cannot use trusted.* xattrs (opaque dirs, rmdir of a merged dir):
     // userxattr switches it to user.overlay.* (Linux 5.11).
     if (!in_initial_user_namespace()) sprintf(p, ",userxattr");
+    if (strlen(opts) >= 4096) {
+        report("overlay", E2BIG, "%d lower layers: the overlay mount options exceed a page; keep layers in one directory with short names", c->lower.count);
+        _exit(1);
+    }
     if (mount("overlay", c->merged, "overlay", 0, opts) != 0) {
         report("overlay", errno, "%s", opts);
         _exit(1);

@@ -102,6 +102,16 @@ public struct Sandbox: Sendable {
             throw SandboxError.missingTool(name: "newuidmap", package: "uidmap")
         }
 
+        var warnings = warning.map { [$0] } ?? []
+        if !mapping.uids.isEmpty {
+            for layer in configuration.layers {
+                var st = stat()
+                if stat(layer, &st) == 0, mapping.containerUID(st.st_uid) == nil {
+                    warnings.append("layer \(layer) is owned by host uid \(st.st_uid), outside this user's ID mapping: " +
+                        "its files cannot be copied up (changed) in the sandbox; unpack layers inside the user namespace (or as this user)")
+                }
+            }
+        }
         let runDirectory = try Plumbing.makeTemporaryDirectory(in: Self.absolute(temporaryDirectory), prefix: "idpbuild-run-")
         var cleanup = [runDirectory]
         do {
@@ -121,6 +131,17 @@ public struct Sandbox: Sendable {
             let merged = runDirectory + "/merged"
             guard mkdir(merged, 0o755) == 0 else { throw SandboxError.system(call: "creating \(merged)", errno: errno) }
             var lowers = layersTopFirst
+            if lowers.joined(separator: ":").utf8.count > 2048 {
+                // Overlay mount options must fit in a page: name the layers through short links
+                // (containers/storage's l/ directory does the same); the supervisor mounts from there.
+                let links = runDirectory + "/l"
+                guard mkdir(links, 0o755) == 0 else { throw SandboxError.system(call: "creating \(links)", errno: errno) }
+                lowers = try lowers.enumerated().map { index, layer in
+                    let link = links + "/" + String(index, radix: 36)
+                    guard symlink(layer, link) == 0 else { throw SandboxError.system(call: "linking \(link)", errno: errno) }
+                    return link
+                }
+            }
             if lowers.isEmpty {
                 lowers = [runDirectory + "/empty"]
                 guard mkdir(lowers[0], 0o755) == 0 else { throw SandboxError.system(call: "creating \(lowers[0])", errno: errno) }
@@ -153,7 +174,7 @@ public struct Sandbox: Sendable {
                 payload += Array(key.utf8) + [UInt8(ascii: "=")] + Array(value.utf8) + [0]
             }
             return PreparedRun(helper: helperExecutable, payload: payload, mapping: mapping,
-                               warnings: warning.map { [$0] } ?? [], timeout: configuration.timeout, cleanup: cleanup)
+                               warnings: warnings, timeout: configuration.timeout, cleanup: cleanup)
         } catch {
             cleanup.forEach(Plumbing.removeTree)
             throw error

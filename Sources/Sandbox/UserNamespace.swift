@@ -22,12 +22,15 @@ public enum UserNamespace {
     /// forwarding SIGINT/SIGTERM/SIGHUP, and returns its status. Call from a thread that stays blocked (the
     /// child's parent-death signal follows the spawning thread). The re-executed copy continues from `main`
     /// with `callerIsRoot == true`.
-    public static func reexecuteSelf(policy: SubordinateIDPolicy = SubordinateIDPolicy(),
+    /// `arguments` defaults to this process's own; a caller such as a build service can pass a worker
+    /// subcommand instead (`[argv0, "build-worker", ...]`).
+    public static func reexecuteSelf(arguments: [String] = CommandLine.arguments,
+                                     policy: SubordinateIDPolicy = SubordinateIDPolicy(),
                                      warn: (String) -> Void = { _ in }) throws -> Termination {
         let (mapping, warning) = try Self.mapping(policy: policy)
         if let warning { warn(warning) }
         return try spawnEntering(mapping: mapping, mode: "userns", executable: "/proc/self/exe",
-                                 arguments: CommandLine.arguments, forwardSignals: true)
+                                 arguments: arguments, forwardSignals: true)
     }
 
     /// Runs a host program as root of a new user namespace with the caller's mapping (like `buildah unshare`):

@@ -121,6 +121,13 @@ import Glibc
         #expect(fixture.stateIsEmpty)
     }
 
+    @Test(.enabled(if: unprivileged)) func aLayerOwnedByAnUnmappedIDIsWarnedAbout() async throws {
+        // /usr/share/zoneinfo belongs to the real root, which no unprivileged mapping covers.
+        let fixture = try Fixture("unmapped")
+        let result = try await fixture.sandbox.runCollecting(SandboxConfiguration(layers: [fixture.rootfs, "/usr/share/zoneinfo"], command: ["true"]))
+        #expect(result.warnings.contains { $0.contains("/usr/share/zoneinfo is owned by host uid 0") && $0.contains("unpack layers inside the user namespace") })
+    }
+
     @Test(.enabled(if: unprivileged)) func refusingTheFallbackIsAClearError() async throws {
         let scratch = try ScratchDirectory("norange")
         try "".write(toFile: scratch.path + "/empty", atomically: false, encoding: .utf8)

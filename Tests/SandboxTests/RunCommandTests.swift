@@ -116,4 +116,33 @@ let idpbuildBinary: String = {
         #expect(stderr.contains("the kernel refused to create a user namespace"), "\(stderr)")
         #expect(stderr.contains("user.max_user_namespaces"))
     }
+
+    @Test func aKilledCallerLeavesNoProcessOrDirectory() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: idpbuildBinary), "build the idpbuild product first: swift build")
+        let fixture = try Fixture("cli-sigkill")
+        let tmp = try fixture.scratch.subdirectory("tmp")
+        let token = String(500_000 + Int(getpid() % 100_000))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: idpbuildBinary)
+        process.arguments = ["run", "--rootfs", fixture.rootfs, "--", "sh", "-c", "sleep \(token) & echo started; sleep \(token)"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["TMPDIR"] = tmp
+        process.environment = environment
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var seen = ""
+        let deadline = Date().addingTimeInterval(20)
+        while !seen.contains("started") && Date() < deadline {
+            seen += String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        }
+        #expect(eventually { hostProcesses(containing: "sleep \(token)").count == 2 })
+        // SIGKILL gives the caller no chance to clean up: the supervisor sees its lifeline close and does it.
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(eventually { hostProcesses(containing: "sleep \(token)").isEmpty })
+        #expect(eventually { ((try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? ["?"]).isEmpty })
+        #expect(!mountTable().contains(fixture.scratch.path))
+    }
 }

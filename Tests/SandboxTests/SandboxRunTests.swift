@@ -211,6 +211,16 @@ let hasSeveralIDs: Bool = {
                                   "builder", "1", "/root"])
     }
 
+    @Test func resolvConfIsTheHostsOrEmptyWithoutNetwork() async throws {
+        let fixture = try Fixture("resolv")
+        let host = try await fixture.run(["cat", "/etc/resolv.conf"])
+        let expected = ((try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? "")
+            .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(host.stdout == (expected.last == "" ? Array(expected.dropLast()) : expected))
+        let none = try await fixture.run(["sh", "-c", "wc -c < /etc/resolv.conf; grep -c localhost /etc/hosts"]) { $0.network = .none }
+        #expect(none.stdout.map { $0.trimmingCharacters(in: .whitespaces) } == ["0", "2"])
+    }
+
     @Test func minimalDevAndProc() async throws {
         let fixture = try Fixture("dev")
         let result = try await fixture.run(["sh", "-c", "ls /dev | tr '\\n' ' '; echo; head -c 4 /dev/zero | wc -c; echo x > /dev/null && echo null-ok; mount | grep -c ' /dev/shm '; test -d /proc/self && echo proc-ok"])
@@ -278,6 +288,23 @@ let hasSeveralIDs: Bool = {
         #expect(result.stdout == ["from top", "/top-home"])
         let scratch = try await fixture.sandbox.runCollecting(SandboxConfiguration(layers: [], command: ["/bin/sh"]))
         #expect(scratch.termination == .exited(127))
+    }
+
+    @Test func manyLayersWithLongNamesStack() async throws {
+        let fixture = try Fixture("many")
+        // 120 layers named like the store's (64 hex digits): far more than one page of mount options.
+        var layers = [fixture.rootfs]
+        for index in 0..<120 {
+            let name = String(repeating: String(format: "%02x", index % 256), count: 32)
+            let layer = try fixture.scratch.subdirectory("layers/" + name)
+            try "\(index)\n".write(toFile: layer + "/marker", atomically: false, encoding: .utf8)
+            if index == 7 { try "seven\n".write(toFile: layer + "/seven", atomically: false, encoding: .utf8) }
+            layers.append(layer)
+        }
+        let result = try await fixture.sandbox.runCollecting(SandboxConfiguration(layers: layers, command: ["sh", "-c", "cat /marker /seven"]))
+        #expect(result.termination == .exited(0), "\(result.output)")
+        #expect(result.stdout == ["119", "seven"])
+        #expect(fixture.stateIsEmpty)
     }
 
     @Test func upperDirectoryIsKeptAndReusable() async throws {
