@@ -37,7 +37,8 @@ cleanup() {
     buildah "${buildah_opts[@]}" rmi --all --force >/dev/null 2>&1 || true
     if [ "$(id -u)" = 0 ]; then umount -R "$work/storage" 2>/dev/null || true; fi
   fi
-  if [ "$(id -u)" = 0 ]; then rm -rf "$work"; else "$idpbuild" run --rootfs /nonexistent -- true 2>/dev/null || true; buildah unshare rm -rf "$work" 2>/dev/null || rm -rf "$work"; fi
+  # Rootless buildah storage holds files owned by subordinate IDs: remove it as namespace root.
+  if [ "$(id -u)" = 0 ]; then rm -rf "$work"; else "$idpbuild" unshare -- rm -rf "$work" 2>/dev/null || rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
