@@ -40,10 +40,19 @@ enum Plumbing {
         return .exited(csandbox_wexitstatus(status))
     }
 
+    /// Writes everything; on a socket with MSG_NOSIGNAL, so a supervisor that died early gives EPIPE rather
+    /// than a SIGPIPE that would kill the caller.
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         var offset = 0
+        var isSocket = true
         while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            var n = -1
+            if isSocket {
+                n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if n < 0 && errno == ENOTSOCK { isSocket = false; continue }
+            } else {
+                n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return false }
             offset += n

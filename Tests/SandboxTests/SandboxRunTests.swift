@@ -307,6 +307,25 @@ let hasSeveralIDs: Bool = {
         #expect(fixture.stateIsEmpty)
     }
 
+    @Test func concurrentRunsDoNotInterfere() async throws {
+        let fixture = try Fixture("parallel")
+        let sandbox = fixture.sandbox, rootfs = fixture.rootfs
+        let results = try await withThrowingTaskGroup(of: (Int, SandboxResult).self) { group in
+            for index in 0..<6 {
+                group.addTask {
+                    (index, try await sandbox.runCollecting(SandboxConfiguration(
+                        layers: [rootfs], command: ["sh", "-c", "echo \(index) > /mine; sleep 0.2; cat /mine; exit \(index)"])))
+                }
+            }
+            return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        for (index, result) in results {
+            #expect(result.stdout == ["\(index)"])
+            #expect(result.termination == .exited(Int32(index)))
+        }
+        #expect(fixture.stateIsEmpty)
+    }
+
     @Test func upperDirectoryIsKeptAndReusable() async throws {
         let fixture = try Fixture("upper")
         let upper = fixture.scratch.path + "/upper-new"
