@@ -35,11 +35,18 @@ let package = Package(
         .target(name: "ImageStore", dependencies: ["OCI", "CArchive"]),
         .target(name: "ImageTransfer", dependencies: ["OCI", "HTTP", "Registry", "ImageStore", "RegistriesConf", "Credentials"]),
 
+        // Rootless execution. The C that must run before the Swift runtime starts threads (re-exec marker, namespaces)
+        // and between clone() and execve() (mounts, pivot_root, capabilities, user switch).
+        .target(name: "CSandbox"),
+        .target(name: "Sandbox", dependencies: ["CSandbox"]),
+        .target(name: "LayerDiff", dependencies: ["CArchive", .product(name: "Crypto", package: "swift-crypto")]),
+
         .executableTarget(
             name: "idpbuild",
             dependencies: [
                 "DockerfileSyntax", "DockerfileCheck",
                 "OCI", "HTTP", "Registry", "ImageStore", "ImageTransfer", "RegistriesConf", "Credentials",
+                "Sandbox", "LayerDiff",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -65,5 +72,8 @@ let package = Package(
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "OCI", "TestSupport"]),
         .testTarget(name: "ImageTransferTests", dependencies: ["ImageTransfer", "ImageStore", "Registry", "RegistriesConf", "HTTP", "OCI", "TestSupport"]),
         .testTarget(name: "IDPBuildCLITests", dependencies: ["idpbuild", "Registry", "OCI", "TestSupport"]),
+        .target(name: "SandboxTestSupport", dependencies: ["Sandbox", "CArchive"], path: "Tests/SandboxTestSupport"),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "LayerDiff", "SandboxTestSupport"]),
+        .testTarget(name: "LayerDiffTests", dependencies: ["LayerDiff", "CArchive", "SandboxTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     ]
 )

@@ -1,5 +1,5 @@
 // libarchive from Debian's libarchive-dev, reached only through this module.
 #include <archive.h>
 #include <archive_entry.h>
-// setxattr for overlay opaque whiteouts written next to unpacked layers (not exported by Glibc's Swift module).
+// Extended attributes (not in Swift's Glibc module): archive code reads and writes them with entries.
 #include <sys/xattr.h>
