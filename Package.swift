@@ -22,9 +22,9 @@ let package = Package(
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
 
-        // Dockerfiles: syntax, then checks.
+        // Dockerfiles: syntax, then checks (which validate image references with OCI's parser).
         .target(name: "DockerfileSyntax"),
-        .target(name: "DockerfileCheck", dependencies: ["DockerfileSyntax"]),
+        .target(name: "DockerfileCheck", dependencies: ["DockerfileSyntax", "OCI"]),
 
         // Images: OCI types, HTTP on libcurl, the distribution protocol, credentials, registries.conf, the store.
         .target(name: "OCI", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),

@@ -1,4 +1,5 @@
 import DockerfileSyntax
+import OCI
 
 /// Variables: undefined ones, substitutions Docker cannot process, and what FROM becomes with the ARG defaults.
 enum VariableChecks {
@@ -143,7 +144,7 @@ enum VariableChecks {
         }
         let value = expansion.value
         if !expansion.references.isEmpty {
-            if !undeclared, value.isEmpty || (value.lowercased() != "scratch" && ImageReferenceCheck.problem(value) != nil) {
+            if !undeclared, value.isEmpty || (value.lowercased() != "scratch" && referenceProblem(value) != nil) {
                 context.add("InvalidDefaultArgInFrom", image.range,
                             "Default value for ARG \(shown(image.value)) results in empty or invalid base image name (\"\(shown(value))\"); give the ARG a default or pass --build-arg")
             }
@@ -153,11 +154,23 @@ enum VariableChecks {
                 context.add("InvalidBaseImage", image.range,
                             "invalid reference format: repository name (\(shown(value))) must be lowercase; stage names are matched in lowercase, so write FROM \(shown(value.lowercased()))",
                             fix: Fix(title: "Write \(value.lowercased())", edits: [TextEdit(range: image.range, newText: value.lowercased())]))
-            } else if !isStage, let problem = ImageReferenceCheck.problem(value) {
+            } else if !isStage, let problem = referenceProblem(value) {
                 context.add("InvalidBaseImage", image.range, "invalid reference format: \(problem)")
             }
         }
         checkPlatform(stage, global: global, lexer: lexer, lookup: lookup, globalNames: globalNames, &context)
+    }
+
+    /// Why `text` is not a valid image reference (distribution's grammar, as `OCI.Reference` parses it), or nil.
+    private static func referenceProblem(_ text: String) -> String? {
+        do {
+            _ = try Reference(parsing: text)
+            return nil
+        } catch OCIError.invalidReference(_, let reason) {
+            return shown(reason, limit: 200)
+        } catch {
+            return shown("\(error)", limit: 200)
+        }
     }
 
     private static func checkPlatform(_ stage: Stage, global: VariableScope, lexer: ShellLexer, lookup: (String) -> String?,
