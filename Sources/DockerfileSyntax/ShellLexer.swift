@@ -223,13 +223,7 @@ private struct LexState {
         if nullIsUnset && isPattern {
             throw ExpansionError(message: "unsupported modifier (\(spelledText)) in substitution", range: start..<index)
         }
-        let word: [UInt8]
-        do {
-            word = try processStopOn(UInt8(ascii: "}"), rawEscapes: isPattern)
-        } catch {
-            if atEnd { throw ExpansionError(message: "syntax error: missing '}'", range: start..<bytes.count) }
-            throw error
-        }
+        let word = try processWord(until: UInt8(ascii: "}"), rawEscapes: isPattern, from: start, missing: "syntax error: missing '}'")
         let value = lookUp(name, from: start)
         if value == nil && lexer.skipUnsetEnv {
             return Array("${\(name)\(spelledText)".utf8) + word + [UInt8(ascii: "}")]
@@ -255,12 +249,7 @@ private struct LexState {
             var pattern = word
             let greedy = pattern.first == operation
             if greedy { pattern.removeFirst() }
-            let glob: ShellPattern
-            do {
-                glob = try ShellPattern(pattern)
-            } catch {
-                throw ExpansionError(message: "invalid pattern (\(shown(String(decoding: pattern, as: UTF8.self)))) in substitution: \(error.message)", range: start..<index)
-            }
+            let glob = try shellPattern(pattern, from: start)
             let subject = Array((value ?? "").unicodeScalars)
             let kept = operation == UInt8(ascii: "#")
                 ? glob.trimPrefix(subject, greedy: greedy) : glob.trimSuffix(subject, greedy: greedy)
@@ -275,35 +264,38 @@ private struct LexState {
     mutating func processReplace(name: String, start: Int) throws(ExpansionError) -> [UInt8] {
         let replaceAll = peek == UInt8(ascii: "/")
         if replaceAll { index += 1 }
-        let pattern: [UInt8]
-        do {
-            pattern = try processStopOn(UInt8(ascii: "/"), rawEscapes: true)
-        } catch {
-            if atEnd { throw ExpansionError(message: "syntax error: missing '/' in ${}", range: start..<bytes.count) }
-            throw error
-        }
-        let replacement: [UInt8]
-        do {
-            replacement = try processStopOn(UInt8(ascii: "}"), rawEscapes: true)
-        } catch {
-            if atEnd { throw ExpansionError(message: "syntax error: missing '}'", range: start..<bytes.count) }
-            throw error
-        }
+        let pattern = try processWord(until: UInt8(ascii: "/"), rawEscapes: true, from: start, missing: "syntax error: missing '/' in ${}")
+        let replacement = try processWord(until: UInt8(ascii: "}"), rawEscapes: true, from: start, missing: "syntax error: missing '}'")
         let value = lookUp(name, from: start)
         if value == nil && lexer.skipUnsetEnv {
             return Array("${\(name)/".utf8) + pattern + [UInt8(ascii: "/")] + replacement + [UInt8(ascii: "}")]
         }
-        let glob: ShellPattern
-        do {
-            glob = try ShellPattern(pattern)
-        } catch {
-            throw ExpansionError(message: "invalid pattern (\(shown(String(decoding: pattern, as: UTF8.self)))) in substitution: \(error.message)", range: start..<index)
-        }
+        let glob = try shellPattern(pattern, from: start)
         let subject = Array((value ?? "").unicodeScalars)
         let with = Array(String(decoding: replacement, as: UTF8.self).unicodeScalars)
         var result = String.UnicodeScalarView()
         result.append(contentsOf: glob.replace(in: subject, with: with, all: replaceAll))
         return Array(String(result).utf8)
+    }
+
+    /// Processes the word of a `${…}` form up to `stop`; at the end of the input, fails with `missing`.
+    mutating func processWord(until stop: UInt8, rawEscapes: Bool, from start: Int, missing: String) throws(ExpansionError) -> [UInt8] {
+        do {
+            return try processStopOn(stop, rawEscapes: rawEscapes)
+        } catch {
+            if atEnd { throw ExpansionError(message: missing, range: start..<bytes.count) }
+            throw error
+        }
+    }
+
+    /// The glob of a `${V#p}`, `${V%p}` or `${V/p/r}` form.
+    func shellPattern(_ pattern: [UInt8], from start: Int) throws(ExpansionError) -> ShellPattern {
+        do {
+            return try ShellPattern(pattern)
+        } catch {
+            throw ExpansionError(message: "invalid pattern (\(shown(String(decoding: pattern, as: UTF8.self)))) in substitution: \(error.message)",
+                                 range: start..<index)
+        }
     }
 
     /// Reads a variable name: digits, one special parameter, or letters, digits and `_`.
