@@ -97,19 +97,23 @@ enum InstructionChecks {
         return Fix(title: "Use \(pair.key)=value", edits: [TextEdit(range: pair.range, newText: "\(pair.key)=\(newValue)")])
     }
 
-    private static let secretWords: Set<String> = ["apikey", "auth", "credential", "credentials", "key", "password",
-                                                   "pword", "passwd", "secret", "token"]
-    private static let allowedWords: Set<String> = ["public", "file", "version"]
+    private static let secretWords: [String] = ["apikey", "auth", "credential", "credentials", "key", "password",
+                                                "pword", "passwd", "secret", "token"]
+    private static let allowedWords: [String] = ["public", "file", "version"]
 
+    /// BuildKit's rule: a `_`-separated part of the name is a secret word, and no part is an allowed word.
     private static func checkSecrets(_ pairs: [KeyValue], instruction: String, _ context: inout CheckContext) {
         for pair in pairs {
-            // Cheap pre-check: every secret word has one of these letters sequences.
-            let key = pair.key
-            guard key.utf8.count >= 3 else { continue }
-            let parts = key.lowercased().split(separator: "_").map(String.init)
-            guard parts.contains(where: secretWords.contains), !parts.contains(where: allowedWords.contains) else { continue }
+            var secret = false
+            var allowed = false
+            for part in pair.key.utf8.split(separator: UInt8(ascii: "_")) where part.count >= 3 && part.count <= 11 {
+                let word = String(decoding: part, as: UTF8.self)
+                if secretWords.contains(where: { word.equalsIgnoringASCIICase($0) }) { secret = true }
+                if allowedWords.contains(where: { word.equalsIgnoringASCIICase($0) }) { allowed = true }
+            }
+            guard secret && !allowed else { continue }
             context.add("SecretsUsedInArgOrEnv", pair.keyRange,
-                        "Do not use ARG or ENV instructions for sensitive data (\(instruction) \"\(pair.key)\"): the value stays in the image; use RUN --mount=type=secret")
+                        "Do not use ARG or ENV instructions for sensitive data (\(instruction) \"\(shown(pair.key))\"): the value stays in the image; use RUN --mount=type=secret")
         }
     }
 

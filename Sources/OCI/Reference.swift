@@ -24,51 +24,58 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible, Codable {
 
     /// Parses and normalises a reference; adds the tag `latest` when neither tag nor digest is given and `defaultTag` is true.
     public init(parsing text: String, defaultTag: Bool = true) throws {
+        // Works on UTF-8 bytes: references are ASCII, and this runs for every FROM an editor checks.
         func fail(_ reason: String) -> OCIError { .invalidReference(text, reason: reason) }
-        guard !text.isEmpty else { throw fail("it is empty") }
-        guard !text.contains(where: { $0.isWhitespace }) else { throw fail("it contains whitespace") }
-        if text.utf8.count == 64, text.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) {
+        let bytes = Array(text.utf8)
+        func string(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+        guard !bytes.isEmpty else { throw fail("it is empty") }
+        guard !bytes.contains(where: { $0 == 0x20 || ($0 >= 0x09 && $0 <= 0x0D) }),
+              !text.unicodeScalars.contains(where: { !$0.isASCII && $0.properties.isWhitespace }) else {
+            throw fail("it contains whitespace")
+        }
+        if bytes.count == 64, bytes.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }) {
             throw fail("a 64-character hex string is an image ID, not a name; write it as NAME@sha256:\(text)")
         }
-        var rest = Substring(text)
+        var end = bytes.count
         var digest: Digest?
-        if let at = rest.firstIndex(of: "@") {
-            let digestText = String(rest[rest.index(after: at)...])
+        if let at = bytes.firstIndex(of: UInt8(ascii: "@")) {
+            let digestText = string(at + 1..<bytes.count)
             do { digest = try Digest(parsing: digestText) } catch let error as OCIError {
                 if case let .invalidDigest(_, reason) = error { throw fail("digest \"\(digestText)\": \(reason)") }
                 throw error
             }
-            rest = rest[..<at]
+            end = at
         }
         var tag: String?
-        if let colon = rest.lastIndex(of: ":"), !rest[colon...].contains("/") {
-            let tagText = String(rest[rest.index(after: colon)...])
+        if let colon = bytes[..<end].lastIndex(of: UInt8(ascii: ":")), !bytes[colon..<end].contains(UInt8(ascii: "/")) {
+            let tagText = string(colon + 1..<end)
             guard Self.isValidTag(tagText) else {
                 throw fail("tag \"\(tagText)\" must be 1-128 characters of letters, digits, '_', '.', '-' and not start with '.' or '-'")
             }
             tag = tagText
-            rest = rest[..<colon]
+            end = colon
         }
-        guard !rest.isEmpty else { throw fail("the name before the tag or digest is empty") }
+        guard end > 0 else { throw fail("the name before the tag or digest is empty") }
         // distribution/reference normalize.go splitDockerDomain
         var domain = Self.defaultDomain
-        var path = String(rest)
-        if let slash = rest.firstIndex(of: "/") {
-            let first = String(rest[..<slash])
-            if first.contains(".") || first.contains(":") || first == "localhost" || first.lowercased() != first {
-                domain = first
-                path = String(rest[rest.index(after: slash)...])
+        var path = string(0..<end)
+        if let slash = bytes[..<end].firstIndex(of: UInt8(ascii: "/")) {
+            let first = bytes[..<slash]
+            if first.contains(UInt8(ascii: ".")) || first.contains(UInt8(ascii: ":")) || first.elementsEqual("localhost".utf8)
+                || first.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) {
+                domain = string(0..<slash)
+                path = string(slash + 1..<end)
             }
         }
         if domain == "index.docker.io" { domain = Self.defaultDomain }
-        if domain == Self.defaultDomain && !path.contains("/") { path = "library/" + path }
+        if domain == Self.defaultDomain && !path.utf8.contains(UInt8(ascii: "/")) { path = "library/" + path }
         try Self.validateDomain(domain, fail: fail)
-        if path.lowercased() != path && path.allSatisfy({ $0.isASCII }) {
+        if path.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) && path.utf8.allSatisfy({ $0 < 0x80 }) {
             throw fail("repository name \"\(path)\" must be lowercase")
         }
-        for component in path.split(separator: "/", omittingEmptySubsequences: false) {
+        for component in path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
             guard Self.isValidPathComponent(component) else {
-                throw fail("path component \"\(component)\" must be lowercase letters and digits, separated by '.', '_', '__' or '-'")
+                throw fail("path component \"\(String(decoding: component, as: UTF8.self))\" must be lowercase letters and digits, separated by '.', '_', '__' or '-'")
             }
         }
         guard domain.utf8.count + 1 + path.utf8.count <= 255 else { throw fail("the name is longer than 255 characters") }
@@ -124,52 +131,58 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible, Codable {
 
     // path-component := [a-z0-9]+ (separator [a-z0-9]+)*, separator := [_.] | __ | [-]+
     static func isValidPathComponent(_ component: Substring) -> Bool {
-        let bytes = Array(component.utf8)
+        isValidPathComponent(component.utf8)
+    }
+
+    static func isValidPathComponent<C: Collection>(_ bytes: C) -> Bool where C.Element == UInt8 {
         func alnum(_ b: UInt8) -> Bool { (b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x7a) }
-        guard let first = bytes.first, let last = bytes.last, alnum(first), alnum(last) else { return false }
-        var i = 0
-        while i < bytes.count {
-            if alnum(bytes[i]) { i += 1; continue }
-            var j = i
-            while j < bytes.count && !alnum(bytes[j]) { j += 1 }
-            let separator = bytes[i..<j]
-            let ok = separator.elementsEqual([0x2e]) || separator.elementsEqual([0x5f]) || separator.elementsEqual([0x5f, 0x5f])
-                || separator.allSatisfy { $0 == 0x2d }
-            guard ok else { return false }
-            i = j
+        guard let first = bytes.first, alnum(first) else { return false }
+        var separator: [UInt8] = []
+        for byte in bytes {
+            if alnum(byte) {
+                if !separator.isEmpty {
+                    let ok = separator == [0x2e] || separator == [0x5f] || separator == [0x5f, 0x5f]
+                        || separator.allSatisfy { $0 == 0x2d }
+                    guard ok else { return false }
+                    separator.removeAll(keepingCapacity: true)
+                }
+            } else {
+                separator.append(byte)
+            }
         }
-        return true
+        return separator.isEmpty
     }
 
     static func validateDomain(_ domain: String, fail: (String) -> OCIError) throws {
-        var host = Substring(domain)
-        if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { throw fail("IPv6 host \"\(domain)\" lacks a closing ']'") }
-            let inside = host[host.index(after: host.startIndex)..<close]
-            guard !inside.isEmpty, inside.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
-                throw fail("\"\(inside)\" is not an IPv6 address")
+        let bytes = Array(domain.utf8)
+        var hostEnd = bytes.count
+        if bytes.first == UInt8(ascii: "[") {
+            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { throw fail("IPv6 host \"\(domain)\" lacks a closing ']'") }
+            let inside = bytes[1..<close]
+            let isHex: (UInt8) -> Bool = { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x66) }
+            guard !inside.isEmpty, inside.allSatisfy({ isHex($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }) else {
+                throw fail("\"\(String(decoding: inside, as: UTF8.self))\" is not an IPv6 address")
             }
-            host = host[host.index(after: close)...]
-            if host.isEmpty { return }
-            guard host.first == ":" else { throw fail("unexpected text after the IPv6 address in \"\(domain)\"") }
-            try validatePort(host.dropFirst(), domain: domain, fail: fail)
+            if close + 1 == bytes.count { return }
+            guard bytes[close + 1] == UInt8(ascii: ":") else { throw fail("unexpected text after the IPv6 address in \"\(domain)\"") }
+            try validatePort(bytes[(close + 2)...], domain: domain, fail: fail)
             return
         }
-        if let colon = host.firstIndex(of: ":") {
-            try validatePort(host[host.index(after: colon)...], domain: domain, fail: fail)
-            host = host[..<colon]
+        if let colon = bytes.firstIndex(of: UInt8(ascii: ":")) {
+            try validatePort(bytes[(colon + 1)...], domain: domain, fail: fail)
+            hostEnd = colon
         }
-        for label in host.split(separator: ".", omittingEmptySubsequences: false) {
-            let bytes = Array(label.utf8)
-            func alnum(_ b: UInt8) -> Bool { (b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) }
-            guard let f = bytes.first, let l = bytes.last, alnum(f), alnum(l), bytes.allSatisfy({ alnum($0) || $0 == 0x2d }) else {
+        func alnum(_ b: UInt8) -> Bool { (b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) }
+        for label in bytes[..<hostEnd].split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
+            guard let f = label.first, let l = label.last, alnum(f), alnum(l), label.allSatisfy({ alnum($0) || $0 == 0x2d }) else {
                 throw fail("registry host \"\(domain)\" is not a valid host name")
             }
         }
     }
 
-    private static func validatePort(_ port: Substring, domain: String, fail: (String) -> OCIError) throws {
-        guard !port.isEmpty, port.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(port), n <= 65535 else {
+    private static func validatePort(_ port: ArraySlice<UInt8>, domain: String, fail: (String) -> OCIError) throws {
+        guard !port.isEmpty, port.count <= 5, port.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              let n = Int(String(decoding: port, as: UTF8.self)), n <= 65535 else {
             throw fail("port in \"\(domain)\" must be a number up to 65535")
         }
     }
