@@ -10,6 +10,7 @@ enum InstructionChecks {
             var workdirSet = false
             for index in stage.instructionIndices {
                 let instruction = context.instructions[index]
+                checkMisplacedFlags(instruction, &context)
                 guard let command = definition.commands[index] else { continue }
                 switch command {
                 case .cmd(let line), .entrypoint(let line):
@@ -68,6 +69,29 @@ enum InstructionChecks {
                                 tags: [.unnecessary])
                 }
             }
+        }
+    }
+
+    /// `COPY a b --chown=1`: a flag after the arguments is read as an argument (a path, an image name).
+    private static func checkMisplacedFlags(_ instruction: Instruction, _ context: inout CheckContext) {
+        guard let kind = instruction.kind, [.copy, .add, .from].contains(kind), instruction.form == .shell,
+              let known = instructionFlags[kind] else { return }
+        for argument in instruction.arguments where argument.value.hasPrefix("--") {
+            let name = String(argument.value.dropFirst(2).prefix { $0 != "=" })
+            guard known[name] != nil else { continue }
+            // Move the flag right after the keyword (its range is the argument and the blanks before it).
+            var start = argument.range.startOffset
+            let bytes = context.source.bytes
+            while start > 0 && (bytes[start - 1] == 0x20 || bytes[start - 1] == 0x09) { start -= 1 }
+            let keywordEnd = instruction.keyword.range
+            let insertAt = SourceRange(start: keywordEnd.end, end: keywordEnd.end, startOffset: keywordEnd.endOffset,
+                                       endOffset: keywordEnd.endOffset)
+            let fix = Fix(title: "Move \(shown(argument.value)) after \(instruction.name)",
+                          edits: [TextEdit(range: insertAt, newText: " " + argument.value),
+                                  TextEdit(range: context.source.range(from: start, to: argument.range.endOffset), newText: "")])
+            context.add("MisplacedFlag", argument.range,
+                        "\(shown(argument.value)) comes after the arguments, so Docker reads it as an argument, not a flag: flags go right after \(instruction.name)",
+                        fix: argument.range.start.line == keywordEnd.start.line ? fix : nil)
         }
     }
 

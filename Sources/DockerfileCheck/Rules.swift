@@ -61,6 +61,7 @@ public enum Rules {
         // Instructions
         error("UnknownInstruction", "The keyword is not a Dockerfile instruction.", "RUNN make", "Fix the spelling (quick fix offers the closest instruction)."),
         error("UnknownFlag", "A flag the instruction does not accept.", "COPY --chwon=1000 a /a", "Use one of the instruction's flags (quick fix offers the closest)."),
+        warning("MisplacedFlag", "A flag of the instruction written after its arguments, where Docker reads it as an argument.", "COPY app /app --chown=1000", "Put flags right after the keyword: COPY --chown=1000 app /app (quick fix)."),
         error("DuplicateFlag", "A flag that may appear once is given twice.", "COPY --chown=1 --chown=2 a /a", "Remove one of them (quick fix)."),
         error("FlagMissingValue", "A flag that needs a value has none.", "COPY --from a /a", "Write --from=VALUE."),
         error("FlagInvalidBool", "A boolean flag has a value other than true or false.", "COPY --link=yes a /a", "Write --link, --link=true or --link=false."),

@@ -40,6 +40,7 @@ func apply(_ fix: Fix, to text: String) -> String {
         ("# escape=x\nFROM a\n", "InvalidEscapeDirective", "# escape=\\\nFROM a\n"),
         ("FROM a\nRUN x \\\n\n  y\n", "NoEmptyContinuation", "FROM a\nRUN x \\\n  y\n"),
         ("FROM a\nHEALTHCHECK curl x\n", "HealthcheckType", "FROM a\nHEALTHCHECK CMD x\n"),
+        ("FROM a\nCOPY app /app --chown=1000\n", "MisplacedFlag", "FROM a\nCOPY --chown=1000 app /app\n"),
     ])
     func quickFixProducesTheExpectedText(_ text: String, _ code: String, _ expected: String) {
         #expect(fixed(text, code: code) == expected)

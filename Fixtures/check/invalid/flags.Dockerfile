@@ -8,3 +8,5 @@ ENV --foo=bar A=1
 RUN --network=bridge echo
 RUN --security=privileged echo
 CMD --listen=:80
+COPY app /app --chown=1000
+FROM alpine --platform=linux/amd64
