@@ -26,6 +26,9 @@ let package = Package(
         .target(name: "DockerfileSyntax"),
         .target(name: "DockerfileCheck", dependencies: ["DockerfileSyntax"]),
 
+        // Editors: JSON-RPC framing and connection, then the language server.
+        .target(name: "JSONRPC"),
+
         // Images: OCI types, HTTP on libcurl, the distribution protocol, credentials, registries.conf, the store.
         .target(name: "OCI", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "HTTP", dependencies: ["CCurl"]),
@@ -65,6 +68,8 @@ let package = Package(
         .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),
         .testTarget(name: "DockerfileCheckTests", dependencies: ["DockerfileCheck"]),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
+        .target(name: "LSPTestSupport", dependencies: ["JSONRPC"], path: "Tests/LSPTestSupport"),
+        .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "LSPTestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "OCI", "TestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTP", "OCI", "TestSupport"]),
         .testTarget(name: "CredentialsTests", dependencies: ["Credentials", "Registry", "HTTP", "TestSupport"]),
