@@ -28,6 +28,7 @@ let package = Package(
 
         // Editors: JSON-RPC framing and connection, then the language server.
         .target(name: "JSONRPC"),
+        .target(name: "LanguageServer", dependencies: ["JSONRPC", "DockerfileSyntax", "DockerfileCheck"]),
 
         // Images: OCI types, HTTP on libcurl, the distribution protocol, credentials, registries.conf, the store.
         .target(name: "OCI", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
@@ -47,7 +48,7 @@ let package = Package(
         .executableTarget(
             name: "idpbuild",
             dependencies: [
-                "DockerfileSyntax", "DockerfileCheck",
+                "DockerfileSyntax", "DockerfileCheck", "JSONRPC", "LanguageServer",
                 "OCI", "HTTP", "Registry", "ImageStore", "ImageTransfer", "RegistriesConf", "Credentials",
                 "Sandbox", "LayerDiff",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
