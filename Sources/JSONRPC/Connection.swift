@@ -381,14 +381,12 @@ public final class Connection: @unchecked Sendable {
         case .malformed(let problem):
             log("framing: \(problem)")
             respond(nil, .failure(.parseError(problem)))
-        case .oversized(let length, let head):
-            let (id, method) = EnvelopeSniffer.sniff(head)
+        case .oversized(let length, let id, let method):
             let what = method.map { "the \(JSONText.quoted(ResponseError.shortened($0))) message" } ?? "a message"
             let error = ResponseError.invalidRequest("\(what) has \(length) bytes, over the limit of \(maximumMessageSize) bytes; it was skipped (start the server with a larger --max-message-size if this is intended)")
             log(error.message)
             if id != nil || method == nil { respond(id, .failure(error)) }
-        case .unsupportedCharset(let charset, let head):
-            let (id, _) = EnvelopeSniffer.sniff(head)
+        case .unsupportedCharset(let charset, let id):
             let error = ResponseError.parseError("the message is in charset \(JSONText.quoted(charset)); only utf-8 is supported")
             log(error.message)
             respond(id, .failure(error))

@@ -26,16 +26,16 @@ public struct FrameDecoder: Sendable {
         case message(Data)
         /// Header bytes that could not be read, with a sentence saying why (answered with -32700).
         case malformed(String)
-        /// A body over the size limit that was skipped; `head` holds its first bytes.
-        case oversized(length: Int, head: [UInt8])
-        /// A body in a character set other than UTF-8 that was skipped.
-        case unsupportedCharset(String, head: [UInt8])
+        /// A body over the size limit that was skipped, with the top-level id and method found in it.
+        case oversized(length: Int, id: RequestID?, method: String?)
+        /// A body in a character set other than UTF-8 that was skipped, with its top-level id.
+        case unsupportedCharset(String, id: RequestID?)
     }
 
     private enum State: Sendable {
         case header
         case body(Int)
-        case discard(remaining: Int, length: Int, head: [UInt8], charset: String?)
+        case discard(remaining: Int, length: Int, scanner: EnvelopeScanner, charset: String?)
     }
 
     /// The largest body accepted.
@@ -44,7 +44,6 @@ public struct FrameDecoder: Sendable {
     private var start = 0
     private var state = State.header
     private var resynchronizing = false
-    private static let headKeep = 65_536
 
     /// Creates a decoder with a body size limit.
     public init(maximumMessageSize: Int) {
@@ -59,13 +58,11 @@ public struct FrameDecoder: Sendable {
 
     /// Adds bytes read from the stream.
     public mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        if case .discard(let remaining, let length, var head, let charset) = state {
+        if case .discard(let remaining, let length, var scanner, let charset) = state, buffer.count == start {
             // Skipped bodies are consumed here, so they never accumulate in the buffer.
-            let pending = buffer.count - start
-            precondition(pending == 0, "a discarded body follows a consumed header")
             let take = min(remaining, bytes.count)
-            if head.count < Self.headKeep { head.append(contentsOf: bytes.prefix(min(take, Self.headKeep - head.count))) }
-            state = .discard(remaining: remaining - take, length: length, head: head, charset: charset)
+            scanner.feed(bytes.prefix(take))
+            state = .discard(remaining: remaining - take, length: length, scanner: scanner, charset: charset)
             if take < bytes.count { buffer.append(contentsOf: bytes[take...]) }
             return
         }
@@ -82,18 +79,19 @@ public struct FrameDecoder: Sendable {
         defer { compact() }
         while true {
             switch state {
-            case .discard(let remaining, let length, var head, let charset):
+            case .discard(let remaining, let length, var scanner, let charset):
                 let available = buffer.count - start
                 let take = min(remaining, available)
-                if head.count < Self.headKeep { head.append(contentsOf: buffer[start..<start + min(take, Self.headKeep - head.count)]) }
+                scanner.feed(buffer[start..<start + take])
                 start += take
                 if remaining - take > 0 {
-                    state = .discard(remaining: remaining - take, length: length, head: head, charset: charset)
+                    state = .discard(remaining: remaining - take, length: length, scanner: scanner, charset: charset)
                     return nil
                 }
                 state = .header
-                if let charset { return .unsupportedCharset(charset, head: head) }
-                return .oversized(length: length, head: head)
+                scanner.feed([UInt8(ascii: " ")])  // ends a trailing number
+                if let charset { return .unsupportedCharset(charset, id: scanner.id) }
+                return .oversized(length: length, id: scanner.id, method: scanner.method)
             case .body(let length):
                 guard buffer.count - start >= length else { return nil }
                 let body = Data(buffer[start..<start + length])
@@ -128,9 +126,9 @@ public struct FrameDecoder: Sendable {
                 case .success(let (length, charset)):
                     start = next
                     if let charset {
-                        state = .discard(remaining: length, length: length, head: [], charset: charset)
+                        state = .discard(remaining: length, length: length, scanner: EnvelopeScanner(), charset: charset)
                     } else if length > maximumMessageSize {
-                        state = .discard(remaining: length, length: length, head: [], charset: nil)
+                        state = .discard(remaining: length, length: length, scanner: EnvelopeScanner(), charset: nil)
                     } else {
                         state = .body(length)
                     }

@@ -91,79 +91,98 @@ enum MessageDecoding {
     static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
 }
 
-/// Finds the top-level `"id"` and `"method"` of a JSON object from its first bytes, without decoding it all:
-/// used for messages too large to read, so their error can still name the request.
+/// Finds the top-level `"id"` and `"method"` of a JSON object as its bytes stream past, in constant memory: used
+/// for messages too large to read, so their error can still name the request wherever its id is.
+struct EnvelopeScanner: Sendable {
+    private(set) var id: RequestID?
+    private(set) var method: String?
+    private var depth = 0
+    private var inString = false
+    private var escaped = false
+    private var inScalar = false
+    private var buffer: [UInt8] = []
+    private var expectingKey = false
+    private var pendingKey: String?
+    private static let bufferLimit = 1_024
+
+    /// Feeds the next bytes.
+    mutating func feed(_ bytes: some Sequence<UInt8>) {
+        for byte in bytes { feed(byte) }
+    }
+
+    private mutating func feed(_ byte: UInt8) {
+        if inString {
+            if escaped {
+                escaped = false
+                append(byte == UInt8(ascii: "n") ? 0x0A : byte)
+            } else if byte == UInt8(ascii: "\\") {
+                escaped = true
+            } else if byte == UInt8(ascii: "\"") {
+                inString = false
+                finishString()
+            } else {
+                append(byte)
+            }
+            return
+        }
+        if inScalar && (MessageDecoding.isSpace(byte) || byte == UInt8(ascii: ",") || byte == UInt8(ascii: "}") || byte == UInt8(ascii: "]")) {
+            finishScalar()
+        }
+        switch byte {
+        case UInt8(ascii: "\""):
+            inString = true
+            buffer = []
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            if depth == 1 { pendingKey = nil }  // a structured value: not the id or the method
+            depth += 1
+            expectingKey = depth == 1 && byte == UInt8(ascii: "{")
+        case UInt8(ascii: "}"), UInt8(ascii: "]"):
+            depth -= 1
+        case UInt8(ascii: ","):
+            expectingKey = depth == 1
+        case UInt8(ascii: ":"):
+            break
+        default:
+            if MessageDecoding.isSpace(byte) { break }
+            if !inScalar {
+                inScalar = true
+                buffer = []
+            }
+            append(byte)
+        }
+    }
+
+    private mutating func append(_ byte: UInt8) {
+        if buffer.count < Self.bufferLimit { buffer.append(byte) }
+    }
+
+    private mutating func finishString() {
+        guard depth == 1 else { return }
+        let text = String(decoding: buffer, as: UTF8.self)
+        if expectingKey {
+            pendingKey = text
+            expectingKey = false
+        } else if let key = pendingKey {
+            if key == "id" && id == nil { id = .string(text) }
+            if key == "method" && method == nil { method = text }
+            pendingKey = nil
+        }
+    }
+
+    private mutating func finishScalar() {
+        inScalar = false
+        guard depth == 1 else { return }
+        if pendingKey == "id", id == nil, let number = Int(String(decoding: buffer, as: UTF8.self)) { id = .number(number) }
+        pendingKey = nil
+    }
+}
+
 enum EnvelopeSniffer {
+    /// The top-level id and method in `bytes`.
     static func sniff(_ bytes: [UInt8]) -> (id: RequestID?, method: String?) {
-        var index = 0
-        var depth = 0
-        var id: RequestID?
-        var method: String?
-        var pendingKey: String?
-        var expectingKey = false
-        func skipSpace() { while index < bytes.count && MessageDecoding.isSpace(bytes[index]) { index += 1 } }
-        func readString() -> String? {
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
-            index += 1
-            var raw: [UInt8] = []
-            while index < bytes.count {
-                let byte = bytes[index]
-                if byte == UInt8(ascii: "\\") {
-                    guard index + 1 < bytes.count else { return nil }
-                    raw.append(bytes[index + 1] == UInt8(ascii: "n") ? 0x0A : bytes[index + 1])
-                    index += 2
-                    continue
-                }
-                index += 1
-                if byte == UInt8(ascii: "\"") { return String(decoding: raw, as: UTF8.self) }
-                raw.append(byte)
-            }
-            return nil
-        }
-        while index < bytes.count {
-            skipSpace()
-            guard index < bytes.count else { break }
-            let byte = bytes[index]
-            switch byte {
-            case UInt8(ascii: "{"):
-                depth += 1
-                index += 1
-                expectingKey = depth == 1
-            case UInt8(ascii: "["):
-                depth += 1
-                index += 1
-            case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                depth -= 1
-                index += 1
-                if depth == 0 { return (id, method) }
-            case UInt8(ascii: ","):
-                index += 1
-                expectingKey = depth == 1
-            case UInt8(ascii: ":"):
-                index += 1
-            case UInt8(ascii: "\""):
-                guard let text = readString() else { return (id, method) }
-                if depth == 1 && expectingKey {
-                    pendingKey = text
-                    expectingKey = false
-                } else if depth == 1, let key = pendingKey {
-                    if key == "id" { id = .string(text) }
-                    if key == "method" { method = text }
-                    pendingKey = nil
-                }
-            default:
-                let start = index
-                while index < bytes.count, !MessageDecoding.isSpace(bytes[index]),
-                      ![UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]")].contains(bytes[index]) {
-                    index += 1
-                }
-                if depth == 1, pendingKey == "id", let number = Int(String(decoding: bytes[start..<index], as: UTF8.self)) {
-                    id = .number(number)
-                }
-                if depth == 1 { pendingKey = nil }
-            }
-            if id != nil && method != nil { break }
-        }
-        return (id, method)
+        var scanner = EnvelopeScanner()
+        scanner.feed(bytes)
+        scanner.feed([UInt8(ascii: " ")])
+        return (scanner.id, scanner.method)
     }
 }
