@@ -105,7 +105,7 @@ enum SyntaxQueries {
         let line = source.line(containing: offset)
         let range = source.contentStart(ofLine: line)..<source.contentEnd(ofLine: line)
         return variableReferences(source.bytes, in: range, escape: escape)
-            .first { $0.range.lowerBound <= offset && offset <= $0.range.upperBound }
+            .first { $0.range.lowerBound <= offset && offset < $0.range.upperBound }
     }
 
     /// The stage a `--from`/`from=`/`FROM` word names, before stage `before` (by name, or by index for numbers).

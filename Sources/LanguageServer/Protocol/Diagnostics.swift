@@ -9,6 +9,9 @@ public enum DiagnosticSeverity: Int, Codable, Sendable, Hashable {
 public struct CodeDescription: Codable, Sendable, Hashable {
     /// The URL.
     public var href: String
+
+    /// Creates a link.
+    public init(href: String) { self.href = href }
 }
 
 /// A problem in a document, as the editor shows it.
@@ -51,6 +54,13 @@ public struct PublishDiagnosticsNotification: LSPNotification {
     public var version: Int?
     /// The diagnostics.
     public var diagnostics: [Diagnostic]
+
+    /// Creates the notification.
+    public init(uri: String, version: Int?, diagnostics: [Diagnostic]) {
+        self.uri = uri
+        self.version = version
+        self.diagnostics = diagnostics
+    }
 }
 
 /// What the client knows when it asks for code actions.
@@ -89,4 +99,15 @@ public struct CodeAction: Codable, Sendable, Hashable {
     public var edit: WorkspaceEdit?
     /// A command to run after the edit.
     public var command: Command?
+
+    /// Creates an action.
+    public init(title: String, kind: String?, diagnostics: [Diagnostic]? = nil, isPreferred: Bool? = nil,
+                edit: WorkspaceEdit? = nil, command: Command? = nil) {
+        self.title = title
+        self.kind = kind
+        self.diagnostics = diagnostics
+        self.isPreferred = isPreferred
+        self.edit = edit
+        self.command = command
+    }
 }

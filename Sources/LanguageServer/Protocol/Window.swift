@@ -13,6 +13,12 @@ public struct ShowMessageNotification: LSPNotification {
     public var type: MessageType
     /// The text.
     public var message: String
+
+    /// Creates the notification.
+    public init(type: MessageType, message: String) {
+        self.type = type
+        self.message = message
+    }
 }
 
 /// `window/logMessage`: a line for the client's log.
@@ -23,6 +29,12 @@ public struct LogMessageNotification: LSPNotification {
     public var type: MessageType
     /// The text.
     public var message: String
+
+    /// Creates the notification.
+    public init(type: MessageType, message: String) {
+        self.type = type
+        self.message = message
+    }
 }
 
 /// `window/workDoneProgress/create`: the server asks the client to show progress under a new token.
@@ -33,6 +45,9 @@ public struct CreateWorkDoneProgressRequest: LSPRequest {
     public typealias Response = VoidResponse
     /// The new token.
     public var token: ProgressToken
+
+    /// Creates the request.
+    public init(token: ProgressToken) { self.token = token }
 }
 
 /// `window/workDoneProgress/cancel`: the user cancelled the work behind a progress token.
@@ -51,6 +66,12 @@ public struct WorkDoneProgressNotification: LSPNotification {
     public var token: ProgressToken
     /// The value.
     public var value: WorkDoneProgress
+
+    /// Creates the notification.
+    public init(token: ProgressToken, value: WorkDoneProgress) {
+        self.token = token
+        self.value = value
+    }
 }
 
 /// A work-done progress value.

@@ -6,6 +6,9 @@ public struct DidChangeConfigurationNotification: LSPNotification {
     public static let method = "workspace/didChangeConfiguration"
     /// The settings, or null.
     public var settings: JSONValue?
+
+    /// Creates the notification.
+    public init(settings: JSONValue?) { self.settings = settings }
 }
 
 /// One section the server asks for in `workspace/configuration`.
@@ -14,6 +17,12 @@ public struct ConfigurationItem: Codable, Sendable, Hashable {
     public var scopeUri: String?
     /// The section (`idpbuild`).
     public var section: String?
+
+    /// Creates an item.
+    public init(scopeUri: String?, section: String?) {
+        self.scopeUri = scopeUri
+        self.section = section
+    }
 }
 
 /// `workspace/configuration`: the server asks the client for settings sections.
@@ -24,6 +33,9 @@ public struct ConfigurationRequest: LSPRequest {
     public typealias Response = [JSONValue]
     /// The sections.
     public var items: [ConfigurationItem]
+
+    /// Creates the request.
+    public init(items: [ConfigurationItem]) { self.items = items }
 }
 
 /// `workspace/applyEdit`: the server asks the client to change documents.
@@ -36,6 +48,12 @@ public struct ApplyWorkspaceEditRequest: LSPRequest {
     public var label: String?
     /// The edit.
     public var edit: WorkspaceEdit
+
+    /// Creates the request.
+    public init(label: String?, edit: WorkspaceEdit) {
+        self.label = label
+        self.edit = edit
+    }
 }
 
 /// The answer to `workspace/applyEdit`.
@@ -44,6 +62,12 @@ public struct ApplyWorkspaceEditResult: Codable, Sendable, Hashable {
     public var applied: Bool
     /// Why not, if the client says.
     public var failureReason: String?
+
+    /// Creates a result.
+    public init(applied: Bool, failureReason: String? = nil) {
+        self.applied = applied
+        self.failureReason = failureReason
+    }
 }
 
 /// `workspace/executeCommand`: run one of the server's commands.
