@@ -72,6 +72,8 @@ let package = Package(
         .target(name: "LSPTestSupport", dependencies: ["JSONRPC"], path: "Tests/LSPTestSupport"),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "LSPTestSupport"]),
         .testTarget(name: "LanguageServerTests", dependencies: ["LanguageServer", "JSONRPC", "LSPTestSupport"]),
+        // Headless Neovim and Emacs (Eglot) against the built `idpbuild lsp`.
+        .testTarget(name: "EditorTests", dependencies: ["idpbuild", "JSONRPC"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "OCI", "TestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTP", "OCI", "TestSupport"]),
         .testTarget(name: "CredentialsTests", dependencies: ["Credentials", "Registry", "HTTP", "TestSupport"]),

@@ -34,7 +34,8 @@ public struct ServerSettings: Sendable, Hashable {
     /// and leaves the current value. Accepts the settings object itself or one wrapped as `{"idpbuild": {…}}`.
     public func applying(_ json: JSONValue?) -> (settings: ServerSettings, problems: [String]) {
         guard var object = json?.objectValue else {
-            if let json, !json.isNull { return (self, ["settings must be an object, not \(json.typeDescription); keeping the current settings"]) }
+            // Lua and Emacs Lisp clients encode an empty table or plist as [] or null: no settings.
+            if let json, !json.isNull, json != .array([]) { return (self, ["settings must be an object, not \(json.typeDescription); keeping the current settings"]) }
             return (self, [])
         }
         if let nested = object["idpbuild"] {
