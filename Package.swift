@@ -59,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "idpbuild-bench",
             dependencies: [
-                "DockerfileSyntax", "DockerfileCheck",
+                "DockerfileSyntax", "DockerfileCheck", "JSONRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
