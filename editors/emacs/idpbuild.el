@@ -8,6 +8,13 @@
 
 ;;; Code:
 
+(defvar eglot-server-programs)
+(defvar lsp-language-id-configuration)
+(declare-function lsp-register-client "lsp-mode")
+(declare-function make-lsp-client "lsp-mode")
+(declare-function lsp-stdio-connection "lsp-mode")
+(declare-function lsp-activate-on "lsp-mode")
+
 (defgroup idpbuild nil
   "The idpbuild Dockerfile language server."
   :group 'tools)
@@ -17,8 +24,9 @@
   :type '(repeat string))
 
 (defcustom idpbuild-settings nil
-  "Settings sent as initializationOptions, e.g. (:ignoredChecks [\"JSONArgsRecommended\"]).
-With Eglot, `eglot-workspace-configuration' (section :idpbuild) can change them later."
+  "Settings sent as initializationOptions.
+For example (:ignoredChecks [\"JSONArgsRecommended\"]).  With Eglot,
+`eglot-workspace-configuration' (section :idpbuild) can change them later."
   :type 'plist)
 
 (defvar idpbuild-dockerfile-font-lock-keywords
@@ -31,7 +39,8 @@ With Eglot, `eglot-workspace-configuration' (section :idpbuild) can change them 
   "Highlighting for `idpbuild-dockerfile-mode'.")
 
 (define-derived-mode idpbuild-dockerfile-mode prog-mode "Dockerfile"
-  "A small major mode for Dockerfiles, used when `dockerfile-mode' is not installed."
+  "A small major mode for Dockerfiles.
+Used when `dockerfile-mode' is not installed."
   (modify-syntax-entry ?# "<" idpbuild-dockerfile-mode-syntax-table)
   (modify-syntax-entry ?\n ">" idpbuild-dockerfile-mode-syntax-table)
   (modify-syntax-entry ?' "\"" idpbuild-dockerfile-mode-syntax-table)
