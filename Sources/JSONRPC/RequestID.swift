@@ -1,6 +1,8 @@
 /// A request's `id`: JSON-RPC allows a number or a string.
 public enum RequestID: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// A numeric id.
     case number(Int)
+    /// A string id.
     case string(String)
 
     /// Decodes a number or a string; anything else is not an id.
