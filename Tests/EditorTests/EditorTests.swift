@@ -88,7 +88,7 @@ import Glibc
         environment["XDG_CACHE_HOME"] = folder.appendingPathComponent("cache").path
         environment["XDG_STATE_HOME"] = folder.appendingPathComponent("state").path
         environment["XDG_DATA_HOME"] = folder.appendingPathComponent("data").path
-        environment["IDPBUILD_BINARY"] = binary.path
+        environment["IDPBUILD_BINARY"] = try linkedBinary(in: folder)
         environment["IDPBUILD_REPO"] = repository.path
         environment["IDPBUILD_FILE"] = file.path
         environment["IDPBUILD_REPORT"] = report.path
@@ -119,6 +119,15 @@ import Glibc
             throw EditorTestFailure("\(arguments[0]) exited \(process.terminationStatus) without a report; its output:\n\(editorOutput)")
         }
         return try JSONDecoder().decode(JSONValue.self, from: data)
+    }
+
+    /// A link to the built binary inside `folder`, so the servers these tests start have their own command line:
+    /// SandboxTests' RunCommandTests asserts that no process of the binary's own path is left on the machine, and
+    /// suites run in parallel.
+    static func linkedBinary(in folder: URL) throws -> String {
+        let link = folder.appendingPathComponent("idpbuild")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: binary)
+        return link.path
     }
 
     /// Polls until the server process the editor started is gone.

@@ -32,12 +32,16 @@ public actor ProgressReporter {
             if flushTask == nil {
                 let wait = Self.minimumInterval - (now - lastReport)
                 flushTask = Task { [weak self] in
-                    try? await Task.sleep(for: wait)
+                    guard (try? await Task.sleep(for: wait)) != nil else { return }  // cancelled: superseded
                     await self?.flush()
                 }
             }
             return
         }
+        // A held report is older than this one: drop it, or it would arrive after this one.
+        pending = nil
+        flushTask?.cancel()
+        flushTask = nil
         lastReport = now
         client.send(WorkDoneProgressNotification(token: token, value: value))
     }
