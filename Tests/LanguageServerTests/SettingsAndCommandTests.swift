@@ -99,7 +99,6 @@ private struct WaitCommand: ServerCommand {
             while true { try await Task.sleep(nanoseconds: 5_000_000) }
         } catch {
             await reporter.end(message: "cancelled")
-            await context.finishProgress(reporter)
             throw error
         }
     }
@@ -185,9 +184,12 @@ private struct EditCommand: ServerCommand {
         _ = try await harness.client.notification("$/progress") { $0.at("params.token") == "t2" }
         harness.client.notify("$/cancelRequest", ["id": .integer(second)])
         #expect(try await harness.client.response(to: second).at("error.code") == .integer(ErrorCode.requestCancelled))
-        // An unknown token is ignored.
+        // A finished command's token and an unknown token are ignored.
+        harness.client.notify("window/workDoneProgress/cancel", ["token": 42])
         harness.client.notify("window/workDoneProgress/cancel", ["token": "nope"])
         #expect(try await harness.finish() == 0)
+        #expect(harness.log.contains { $0.hasSuffix("window/workDoneProgress/cancel for unknown token 42") })
+        #expect(harness.log.contains { $0.hasSuffix("window/workDoneProgress/cancel for unknown token \"nope\"") })
     }
 
     @Test func commandsCanAskTheClientToApplyEdits() async throws {

@@ -33,6 +33,8 @@ public struct CommandContext: Sendable {
     let generation: Int
     /// Set by `beginProgress`: cancels the command's task.
     let cancelTask: @Sendable () -> Void
+    /// The tokens this command registered for cancellation, unregistered by the server when it finishes.
+    let registeredTokens = LockedValue<[ProgressToken]>([])
 
     /// The open document `uri` at its current version, or nil when it is not open.
     public func document(_ uri: String) async -> DocumentSnapshot? {
@@ -53,13 +55,17 @@ public struct CommandContext: Sendable {
         }
         let reporter = ProgressReporter(token: token, client: client)
         if let token {
-            if cancellable { await progress.register(token, cancel: cancelTask) }
+            if cancellable {
+                await progress.register(token, cancel: cancelTask)
+                registeredTokens.withLock { $0.append(token) }
+            }
             await reporter.begin(title: title, cancellable: cancellable, message: message)
         }
         return reporter
     }
 
-    /// Stops routing `window/workDoneProgress/cancel` for the reporter's token to this command.
+    /// Stops routing `window/workDoneProgress/cancel` for the reporter's token to this command (the server also does
+    /// this for every token when the command finishes).
     public func finishProgress(_ reporter: ProgressReporter) async {
         if let token = reporter.token { await progress.unregister(token) }
     }

@@ -208,8 +208,9 @@ public final class LanguageServer: MessageHandler {
                 progress: progress, generation: context.generation, cancelTask: { handle.cancel() })
             let task = Task { try await command.run(params.arguments ?? [], context: commandContext) }
             handle.set(task)
-            let result = try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
-            return try JSONFragment(encoding: result)
+            let outcome = await withTaskCancellationHandler { await task.result } onCancel: { task.cancel() }
+            for token in commandContext.registeredTokens.withLock({ $0 }) { await progress.unregister(token) }
+            return try JSONFragment(encoding: try outcome.get())
         }
     }
 
