@@ -26,6 +26,10 @@ let package = Package(
         .target(name: "DockerfileSyntax"),
         .target(name: "DockerfileCheck", dependencies: ["DockerfileSyntax", "OCI"]),
 
+        // Editors: JSON-RPC framing and connection, then the language server.
+        .target(name: "JSONRPC"),
+        .target(name: "LanguageServer", dependencies: ["JSONRPC", "DockerfileSyntax", "DockerfileCheck"]),
+
         // Images: OCI types, HTTP on libcurl, the distribution protocol, credentials, registries.conf, the store.
         .target(name: "OCI", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "HTTP", dependencies: ["CCurl"]),
@@ -44,7 +48,7 @@ let package = Package(
         .executableTarget(
             name: "idpbuild",
             dependencies: [
-                "DockerfileSyntax", "DockerfileCheck",
+                "DockerfileSyntax", "DockerfileCheck", "JSONRPC", "LanguageServer",
                 "OCI", "HTTP", "Registry", "ImageStore", "ImageTransfer", "RegistriesConf", "Credentials",
                 "Sandbox", "LayerDiff",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -55,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "idpbuild-bench",
             dependencies: [
-                "DockerfileSyntax", "DockerfileCheck",
+                "DockerfileSyntax", "DockerfileCheck", "JSONRPC",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -65,6 +69,11 @@ let package = Package(
         .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),
         .testTarget(name: "DockerfileCheckTests", dependencies: ["DockerfileCheck"]),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
+        .target(name: "LSPTestSupport", dependencies: ["JSONRPC"], path: "Tests/LSPTestSupport"),
+        .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "LSPTestSupport"]),
+        .testTarget(name: "LanguageServerTests", dependencies: ["LanguageServer", "JSONRPC", "LSPTestSupport"]),
+        // Headless Neovim and Emacs (Eglot) against the built `idpbuild lsp`.
+        .testTarget(name: "EditorTests", dependencies: ["idpbuild", "JSONRPC"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "OCI", "TestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTP", "OCI", "TestSupport"]),
         .testTarget(name: "CredentialsTests", dependencies: ["Credentials", "Registry", "HTTP", "TestSupport"]),

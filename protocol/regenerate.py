@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Regenerate the server lines (<--) of protocol/transcripts/*.md from a built server.
+
+Usage: protocol/regenerate.py PATH/TO/idpbuild [TRANSCRIPT.md ...]
+
+Keeps every client line (-->) and the prose, drops the old server lines, sends each client line to
+`idpbuild lsp` and writes what the server answers until it is quiet for 0.6 s. Run it only on purpose (a new
+feature or message), then read the diff: LanguageServerTests/TranscriptTests replays the files and fails on any
+difference. Standard library only.
+"""
+import json
+import os
+import select
+import subprocess
+import sys
+
+ORDER = ["jsonrpc", "id", "method", "params", "result", "error"]
+
+
+def ordered(message):
+    if "error" in message:
+        error = message["error"]
+        message["error"] = {k: error[k] for k in ["code", "message", "data"] if k in error}
+    out = {k: message[k] for k in ORDER if k in message}
+    out.update({k: v for k, v in message.items() if k not in out})
+    return out
+
+
+def regenerate(binary, path):
+    process = subprocess.Popen([binary, "lsp", "--log-level", "error"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    buffer = b""
+
+    def collect(quiet):
+        nonlocal buffer
+        messages = []
+        while True:
+            while True:
+                end = buffer.find(b"\r\n\r\n")
+                if end < 0:
+                    break
+                length = int(buffer[:end].split(b":")[1])
+                if len(buffer) < end + 4 + length:
+                    break
+                messages.append(json.loads(buffer[end + 4:end + 4 + length]))
+                buffer = buffer[end + 4 + length:]
+            ready, _, _ = select.select([process.stdout], [], [], quiet)
+            if not ready:
+                return messages
+            data = os.read(process.stdout.fileno(), 65536)
+            if not data:
+                return messages
+            buffer += data
+
+    out = []
+    for line in open(path, encoding="utf-8").read().split("\n"):
+        if line.startswith("<-- "):
+            continue
+        out.append(line)
+        if line.startswith("--> "):
+            body = line[4:].encode()
+            process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            process.stdin.flush()
+            for message in collect(0.6):
+                out.append("<-- " + json.dumps(ordered(message), ensure_ascii=False, separators=(",", ":")))
+    status = process.wait(10)
+    with open(path, "w", encoding="utf-8") as file:
+        file.write("\n".join(out).rstrip("\n") + "\n")
+    print(f"{path}: server exited {status}", file=sys.stderr)
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    binary = sys.argv[1]
+    folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "transcripts")
+    paths = sys.argv[2:] or sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".md"))
+    for path in paths:
+        regenerate(binary, path)
+
+
+if __name__ == "__main__":
+    main()
