@@ -117,6 +117,12 @@ public final class Connection: @unchecked Sendable {
         wake()
     }
 
+    /// Waits until every request being worked on has been answered (for `shutdown`, which LSP answers last).
+    public func finishInflightRequests() async {
+        let tasks = state.withLock { $0.inflight.values.compactMap(\.task) }
+        for task in tasks { await task.value }
+    }
+
     /// Waits until every message sent so far has been written.
     public func flush() async {
         await writer.flush()

@@ -102,6 +102,9 @@ public final class LanguageServer: MessageHandler {
         }
         switch request.method {
         case ShutdownRequest.method:
+            // Requests received before shutdown are answered before it, so a client that sends exit right after
+            // the shutdown answer has every answer (and one that does not wait still gets them).
+            await connection.finishInflightRequests()
             await session.shutdown()
             return .reply(.null)
         case HoverRequest.method:
