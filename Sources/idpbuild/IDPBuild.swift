@@ -9,7 +9,8 @@ struct IDPBuild: AsyncParsableCommand {
         abstract: "Dockerfile checks, a language server, and rootless builds for idpbuilder platforms.",
         version: "0.1.0",
         subcommands: [CheckCommand.self, PullCommand.self, PushCommand.self, ImagesCommand.self, RmiCommand.self,
-                      PruneCommand.self, RunCommand.self, DiffCommand.self, UnshareCommand.self]
+                      PruneCommand.self, RunCommand.self, DiffCommand.self, UnshareCommand.self, BuildCommand.self,
+                      BuildWorkerCommand.self]
     )
 
     /// Runs the command; usage errors exit with status 2 (as the commands document), other failures with 1.
