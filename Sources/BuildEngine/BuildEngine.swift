@@ -169,9 +169,15 @@ final class BuildRun {
         defer { checksums.save(to: store) }
         let state = try await stageResult(target.index)
         let (manifest, configDigest) = try commit(state)
-        for tag in options.tags { try store.tag(tag, descriptor: manifest) }
+        var tags: [String] = []
+        for tag in options.tags {
+            // Tags are kept as canonical references (docker.io/library/…), as pulls tag them.
+            let canonical = (try? Reference(parsing: tag).description) ?? tag
+            try store.tag(canonical, descriptor: manifest)
+            tags.append(canonical)
+        }
         return BuildSummary(success: true, imageID: configDigest.description, manifestDigest: manifest.digest.description,
-                            tags: options.tags, stepsCached: stepsCached, stepsRun: stepsRun,
+                            tags: tags, stepsCached: stepsCached, stepsRun: stepsRun,
                             durationMs: Int(Date().timeIntervalSince(start) * 1000))
     }
 
@@ -252,7 +258,7 @@ final class BuildRun {
         return step
     }
 
-    func endStep(_ number: Int, _ instruction: Instruction, range: SourceRange, cached: Bool, since: Date, didWork: Bool) {
+    func endStep(_ number: Int, _ instruction: Instruction, range: SourceRange, cached: Bool, since: Date, didWork: Bool, counts: Bool = true) {
         var event = BuildEvent(cached ? .stepCached : .stepDone)
         event.step = number
         event.totalSteps = totalSteps
@@ -260,6 +266,7 @@ final class BuildRun {
         event.range = range
         if !cached { event.durationMs = Int(Date().timeIntervalSince(since) * 1000) }
         events(event)
+        guard counts else { return }
         if cached { stepsCached += 1 } else if didWork { stepsRun += 1 }
     }
 

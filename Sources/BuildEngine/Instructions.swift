@@ -76,7 +76,7 @@ extension BuildRun {
         if planning {
             planStates.append(StepCacheState(instructionIndex: stage.fromIndex, range: range, state: cached ? .cached : .willRun))
         } else {
-            endStep(number, instruction, range: range, cached: cached, since: since, didWork: !cached)
+            endStep(number, instruction, range: range, cached: cached, since: since, didWork: false, counts: false)
         }
         // ONBUILD triggers of the base run now, in order, and are not inherited further (Docker's rule).
         if let triggers = state.config.config?.OnBuild, !triggers.isEmpty {
