@@ -132,4 +132,23 @@ import Glibc
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("does not exist"))
     }
+
+    @Test func runImagePullsWhenMissingAndCommitsItsChanges() async throws {
+        let env = try await BuildEnvironment("run-image")
+        defer { env.stop() }
+        let common = ["--root", env.store.root, "--registries-conf", env.registriesConf, "--no-kubernetes"]
+        let first = try TestSupport.run([idpbuildExecutable, "run", "--commit", "example.test/committed:1"] + common
+                                        + ["alpine:3.19", "--", "sh", "-c", "id -u; echo made > /made.txt"])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout == "0\n")
+        #expect(first.stderr.contains("committed example.test/committed:1 sha256:"))
+        let second = try TestSupport.run([idpbuildExecutable, "run"] + common + ["example.test/committed:1", "--", "cat", "/made.txt"])
+        #expect(second.stdout == "made\n")
+        let failing = try TestSupport.run([idpbuildExecutable, "run"] + common + ["example.test/committed:1", "--", "sh", "-c", "exit 4"])
+        #expect(failing.status == 4)
+        let missing = try TestSupport.run([idpbuildExecutable, "run"] + common + ["\(env.registry.host)/nope/image:1", "--", "true"])
+        #expect(missing.status == 125)
+        #expect(!missing.stderr.isEmpty)
+        #expect(env.leftovers().isEmpty)
+    }
 }
