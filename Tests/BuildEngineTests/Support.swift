@@ -60,7 +60,7 @@ final class BuildEnvironment: @unchecked Sendable {
                  buildArguments: [String: String] = [:], target: String? = nil, noCache: Bool = false, timestamp: Int64? = nil,
                  secrets: [String: String] = [:]) -> BuildOptions {
         let folder = fixture.hasPrefix("/") ? fixture : fixturesDirectory + "/build/" + fixture
-        return BuildOptions(dockerfilePath: folder + "/" + dockerfile, contextDirectory: context.map { folder + "/" + $0 } ?? folder,
+        return BuildOptions(dockerfilePath: dockerfile.hasPrefix("/") ? dockerfile : folder + "/" + dockerfile, contextDirectory: context.map { folder + "/" + $0 } ?? folder,
                             tags: [tag], buildArguments: buildArguments, target: target, noCache: noCache, timestamp: timestamp,
                             secrets: secrets)
     }
