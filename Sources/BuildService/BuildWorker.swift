@@ -17,10 +17,13 @@ import Glibc
 /// SIGINT cancel the build; the sandbox's processes, mounts and partial files are cleaned up before it exits.
 /// `idpbuild build-worker` calls `run()`; it runs as root of the user namespace the builder made.
 public enum BuildWorker {
-    /// Runs the worker and returns its exit status (0 when the build succeeded).
-    public static func run() async -> Int32 {
-        let output = EventWriter()
-        guard let line = readJobLine(), let job = try? JSONDecoder().decode(WorkerJob.self, from: Data(line)) else {
+    /// Runs the worker on standard input and output and returns its exit status (0 when the build succeeded).
+    public static func run() async -> Int32 { await run(input: 0, output: 1, handleSignals: true) }
+
+    /// The worker on given descriptors (tests run it in-process on pipes, without taking over signals).
+    static func run(input: Int32, output outputFD: Int32, handleSignals: Bool) async -> Int32 {
+        let output = EventWriter(fd: outputFD)
+        guard let line = readJobLine(input), let job = try? JSONDecoder().decode(WorkerJob.self, from: Data(line)) else {
             output.write(.finished(BuildSummary(success: false, error: "the build worker got no readable job on its standard input")))
             return 2
         }
@@ -29,7 +32,7 @@ public enum BuildWorker {
         let watcher = Thread {
             var byte: UInt8 = 0
             while true {
-                let n = read(0, &byte, 1)
+                let n = read(input, &byte, 1)
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { break }
             }
@@ -37,7 +40,7 @@ public enum BuildWorker {
         }
         watcher.start()
         var sources: [any DispatchSourceSignal] = []
-        for number in [SIGTERM, SIGINT, SIGHUP] {
+        for number in handleSignals ? [SIGTERM, SIGINT, SIGHUP] : [] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number)
             source.setEventHandler { task.cancel() }
@@ -58,11 +61,11 @@ public enum BuildWorker {
     }
 
     /// Reads up to the first newline byte by byte, so nothing after it (the cancel EOF) is consumed.
-    static func readJobLine() -> [UInt8]? {
+    static func readJobLine(_ input: Int32) -> [UInt8]? {
         var bytes: [UInt8] = []
         var byte: UInt8 = 0
         while true {
-            let n = read(0, &byte, 1)
+            let n = read(input, &byte, 1)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return bytes.isEmpty ? nil : bytes }
             if byte == 0x0a { return bytes }
@@ -138,14 +141,17 @@ public enum BuildWorker {
     }
 }
 
-/// Writes events as JSON lines on standard output, one at a time.
+/// Writes events as JSON lines on a descriptor (standard output in the worker), one at a time.
 final class EventWriter: @unchecked Sendable {
+    private let fd: Int32
     private let lock = NSLock()
     private let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }()
+
+    init(fd: Int32 = 1) { self.fd = fd }
 
     func write(_ event: BuildEvent) {
         lock.lock()
@@ -155,7 +161,7 @@ final class EventWriter: @unchecked Sendable {
         data.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let n = Glibc.write(1, raw.baseAddress! + offset, raw.count - offset)
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { return }
                 offset += n
