@@ -167,6 +167,7 @@ final class BuildRun {
         let needed = neededStages(target)
         totalSteps = needed.reduce(0) { $0 + 1 + definition.stages[$1].instructionIndices.count }
         defer { checksums.save(to: store) }
+        await prefetchBaseImages(needed)
         let state = try await stageResult(target.index)
         let (manifest, configDigest) = try commit(state)
         var tags: [String] = []
@@ -185,6 +186,28 @@ final class BuildRun {
         defer { checksums.save(to: store) }
         for stage in definition.stages { _ = try await stageResult(stage.index) }
         return planStates.sorted { $0.instructionIndex < $1.instructionIndex }
+    }
+
+    /// Pulls the base images the needed stages name, at once, before the stages run one after the other (a missing
+    /// image is reported by its FROM step, so errors here are left for it).
+    func prefetchBaseImages(_ needed: Set<Int>) async {
+        guard let transfer = engine.transfer else { return }
+        var references: [Reference] = []
+        for index in needed.sorted() {
+            let stage = definition.stages[index]
+            let name = expandGlobal(stage.from.image.value)
+            guard name.lowercased() != "scratch", definition.stage(named: name, before: index) == nil,
+                  let reference = try? Reference(parsing: name), !references.contains(reference) else { continue }
+            if !options.pull, (try? store.image(reference.description, platform: platform)) != nil { continue }
+            references.append(reference)
+        }
+        guard references.count > 1 else { return }
+        let platform = self.platform
+        await withTaskGroup(of: Void.self) { group in
+            for reference in references {
+                group.addTask { _ = try? await transfer.pull(reference, platform: platform) }
+            }
+        }
     }
 
     /// The stages `target` needs: itself, the stage it is built on, and those its COPY --from and RUN mounts name.

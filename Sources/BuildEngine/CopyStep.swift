@@ -46,9 +46,8 @@ extension BuildRun {
         var keyParts = [state.key.description, name, destinationText, state.workingDirectory, copy.chown?.value ?? "",
                         copy.chmod?.value ?? "", String(copy.parents), String(copy.unpack ?? true), options.timestamp.map(String.init) ?? "",
                         options.compression.rawValue] + copy.excludes
-        var ignore = context.ignore
-        if !copy.excludes.isEmpty { ignore = try ignore.adding(copy.excludes) }
-        let contextTree = ContextTree(root: context.root, ignore: ignore)
+        let excludes = copy.excludes.isEmpty ? nil : try DockerIgnore(parsing: copy.excludes.joined(separator: "\n"))
+        let contextTree = context
         var tree: SourceTree = contextTree
         var matches: [[String]] = []
         var urls: [String] = []
@@ -92,7 +91,9 @@ extension BuildRun {
                         throw BuildEngineError.sourceNotFound(instruction: shown, range: range, source: source, detail: "is excluded by .dockerignore")
                     }
                     var lines: [String] = []
-                    try sourceDigest(tree: contextTree, components: match, checksums: checksums, into: &lines)
+                    let resolvedMatch = try contextTree.resolve(match, followLast: true)
+                    let digestTree: SourceTree = excludes.map { ExcludingTree(base: contextTree, root: resolvedMatch, excludes: $0) } ?? contextTree
+                    try sourceDigest(tree: digestTree, components: match, checksums: checksums, into: &lines)
                     keyParts += lines
                 }
                 matches += matched
@@ -145,6 +146,8 @@ extension BuildRun {
             let intoDirectory = slash || count > 1 || existingDirectory
             for match in matches {
                 let resolved = try tree.resolve(match, followLast: true)
+                let tree: SourceTree = excludes.map { ExcludingTree(base: tree, root: resolved, excludes: $0) } ?? tree
+                if let excludes, let name = match.last, excludes.excludes(name) { continue }
                 guard let entry = tree.entry(resolved) else {
                     throw BuildEngineError.sourceNotFound(instruction: shown, range: range, source: "/" + match.joined(separator: "/"), detail: "does not exist")
                 }
@@ -237,12 +240,5 @@ extension BuildRun {
         let path = URLComponents(string: response.url)?.path ?? ""
         let fileName = path.split(separator: "/").last.map(String.init) ?? "index.html"
         return (response.body, fileName)
-    }
-}
-
-extension DockerIgnore {
-    /// These patterns plus `more` (COPY --exclude), later ones winning.
-    func adding(_ more: [String]) throws -> DockerIgnore {
-        try DockerIgnore(parsing: (sourceText + more).joined(separator: "\n"))
     }
 }

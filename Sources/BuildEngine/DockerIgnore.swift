@@ -11,8 +11,6 @@ public struct DockerIgnore: Sendable {
     }
 
     private let patterns: [Pattern]
-    /// The patterns as read (exceptions with their `!`), to extend them.
-    var sourceText: [String] { patterns.map { ($0.exclusion ? "!" : "") + $0.text } }
 
     /// Whether any pattern starts with `!`, so an excluded directory may still hold included files.
     public let hasExceptions: Bool

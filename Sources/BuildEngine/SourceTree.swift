@@ -73,6 +73,23 @@ struct LayerTree: SourceTree {
     func resolve(_ components: [String], followLast: Bool) throws -> [String] { try view.resolve(components, followLast: followLast) }
 }
 
+/// A source tree seen through COPY `--exclude` patterns, matched (as BuildKit does) against paths relative to the
+/// source being copied.
+struct ExcludingTree: SourceTree {
+    let base: SourceTree
+    let root: [String]
+    let excludes: DockerIgnore
+
+    var keepsOwners: Bool { base.keepsOwners }
+    func entry(_ components: [String]) -> MergedView.Entry? { base.entry(components) }
+    func resolve(_ components: [String], followLast: Bool) throws -> [String] { try base.resolve(components, followLast: followLast) }
+    func children(_ components: [String]) -> [String] {
+        let relative = components.count >= root.count && Array(components.prefix(root.count)) == root
+            ? Array(components.dropFirst(root.count)) : components
+        return base.children(components).filter { !excludes.excludes((relative + [$0]).joined(separator: "/")) }
+    }
+}
+
 /// Whether a source names several paths (`*`, `?`, `[`), as Go's filepath.Match reads it.
 func hasGlob(_ text: String) -> Bool { text.contains("*") || text.contains("?") || text.contains("[") }
 

@@ -333,3 +333,55 @@ struct DockerIgnoreTests {
         #expect(!DockerIgnore.none.excludes("anything"))
     }
 }
+
+/// COPY --parents, --exclude, --from an image, and ADD from a URL served on 127.0.0.1.
+@Suite(.serialized, .enabled(if: runningAsRoot, "the engine runs in-process only as root"))
+struct MoreCopyTests {
+    @Test func parentsExcludeImageSourcesAndURLs() async throws {
+        let env = try await BuildEnvironment("more")
+        defer { env.stop() }
+        let served = env.directory + "/served"
+        try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
+        try "remote content\n".write(toFile: served + "/remote.txt", atomically: true, encoding: .utf8)
+        // A static file server on 127.0.0.1 that exits when its standard input closes (ServerProcess.stop()).
+        let script = """
+        import functools, http.server, os, sys, threading
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        print("PORT %d" % server.server_address[1], flush=True)
+        threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+        server.serve_forever()
+        """
+        let server = try ServerProcess(["python3", "-c", script, served], logPath: env.directory + "/http.log", announcesPort: true)
+        defer { server.stop() }
+        let url = "http://127.0.0.1:\(server.port)"
+        _ = try await env.engine().build(env.options("more", context: "context", buildArguments: ["URL": url]))
+        let tree = try env.unpack("example.test/image:latest")
+        #expect(text(tree + "/parents/src/a/keep.txt") == "a\n")
+        #expect(text(tree + "/parents/src/b/keep.txt") == "b\n")
+        #expect(text(tree + "/excluded/a/keep.txt") == "a\n")
+        #expect(status(tree + "/excluded/a/skip.tmp") == nil)
+        #expect(text(tree + "/from-image-passwd").hasPrefix("root:"))
+        #expect(text(tree + "/downloaded/remote.txt") == "remote content\n")
+        #expect((status(tree + "/downloaded/remote.txt")?.st_mode ?? 0) & 0o777 == 0o600)
+        // A wrong --checksum fails the step and says what the download hashed to.
+        let context = env.directory + "/checksum"
+        try FileManager.default.createDirectory(atPath: context, withIntermediateDirectories: true)
+        let wrong = "sha256:" + String(repeating: "0", count: 64)
+        try "FROM alpine:3.19\nADD --checksum=\(wrong) \(url)/remote.txt /r.txt\n".write(toFile: context + "/Dockerfile", atomically: true, encoding: .utf8)
+        do {
+            _ = try await env.engine().build(env.options(context))
+            Issue.record("expected a checksum mismatch")
+        } catch let error as BuildEngineError {
+            #expect(error.description.contains("not --checksum=\(wrong)"))
+        }
+        // A URL that answers 404 is a missing source.
+        try "FROM alpine:3.19\nADD \(url)/nothing.txt /r.txt\n".write(toFile: context + "/Dockerfile", atomically: true, encoding: .utf8)
+        do {
+            _ = try await env.engine().build(env.options(context))
+            Issue.record("expected a 404")
+        } catch let error as BuildEngineError {
+            #expect(error.description.contains("HTTP 404"))
+        }
+    }
+}
