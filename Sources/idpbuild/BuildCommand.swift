@@ -197,6 +197,8 @@ final class BuildRenderer: @unchecked Sendable {
     private var pulled: [String: (Int64, Int64)] = [:]
     private var lastDraw = Date.distantPast
     private var status = ""
+    private var cachedCount = 0
+    private var transfer = ""
     private let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -217,9 +219,12 @@ final class BuildRenderer: @unchecked Sendable {
         let prefix = event.step.map { "#\($0)" } ?? "#-"
         switch event.kind {
         case .stepStarted:
+            transfer = ""
+            pulled.removeAll()
             status = "[\(event.step ?? 0)/\(event.totalSteps ?? 0)] \(event.instruction ?? "")"
             line("\(prefix) [\(event.stage ?? "")] \(event.instruction ?? "")")
         case .stepCached:
+            cachedCount += 1
             line("\(prefix) CACHED")
         case .stepDone:
             if let ms = event.durationMs, ms >= 50 { line("\(prefix) DONE \(String(format: "%.1f", Double(ms) / 1000))s") }
@@ -231,10 +236,8 @@ final class BuildRenderer: @unchecked Sendable {
             let done = pulled.values.reduce(0) { $0 + $1.0 }, total = pulled.values.reduce(0) { $0 + $1.1 }
             let text = "\(event.phase ?? "transfer") \(CommandOutput.size(done)) / \(CommandOutput.size(total))"
             if terminal {
-                if Date().timeIntervalSince(lastDraw) > 0.1 {
-                    lastDraw = Date()
-                    FileHandle.standardError.write(Data("\r\u{1b}[K\(text)".utf8))
-                }
+                transfer = text
+                if Date().timeIntervalSince(lastDraw) > 0.1 { drawStatus() }
             } else if let bytes = event.bytes, let total = event.totalBytes, bytes == total, total > 0 {
                 line("\(event.phase ?? "transfer") \(String(key.dropFirst(7).prefix(12))) \(CommandOutput.size(total))")
             }
@@ -253,6 +256,18 @@ final class BuildRenderer: @unchecked Sendable {
     private func line(_ text: String) {
         if terminal { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
         FileHandle.standardError.write(Data((text + "\n").utf8))
+        if terminal { drawStatus() }
+    }
+
+    /// The live bottom line on a terminal: the current step, cache hits so far, bytes moved.
+    private func drawStatus() {
+        lastDraw = Date()
+        var text = status
+        if cachedCount > 0 { text += "  (\(cachedCount) cached)" }
+        if !transfer.isEmpty { text += "  " + transfer }
+        let columns = Int(ProcessInfo.processInfo.environment["COLUMNS"] ?? "") ?? 100
+        if text.count > columns - 1 { text = String(text.prefix(columns - 2)) + "…" }
+        FileHandle.standardError.write(Data("\r\u{1b}[K\u{1b}[1m\(text)\u{1b}[0m".utf8))
     }
 
     func finish(_ response: BuildResponse) {
