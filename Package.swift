@@ -45,12 +45,18 @@ let package = Package(
         .target(name: "Sandbox", dependencies: ["CSandbox"]),
         .target(name: "LayerDiff", dependencies: ["CArchive", .product(name: "Crypto", package: "swift-crypto")]),
 
+        // Builds: the engine executes a Dockerfile into the store; the service runs it in a worker process and pushes.
+        .target(name: "BuildEngine", dependencies: ["DockerfileSyntax", "DockerfileCheck", "OCI", "HTTP", "ImageStore", "ImageTransfer",
+                                                    "Sandbox", "LayerDiff"]),
+        .target(name: "BuildService", dependencies: ["BuildEngine", "ImageTransfer", "ImageStore", "OCI", "Registry", "RegistriesConf",
+                                                     "Credentials", "HTTP", "Sandbox", "DockerfileSyntax"]),
+
         .executableTarget(
             name: "idpbuild",
             dependencies: [
                 "DockerfileSyntax", "DockerfileCheck", "JSONRPC", "LanguageServer",
                 "OCI", "HTTP", "Registry", "ImageStore", "ImageTransfer", "RegistriesConf", "Credentials",
-                "Sandbox", "LayerDiff",
+                "Sandbox", "LayerDiff", "BuildEngine", "BuildService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -83,6 +89,9 @@ let package = Package(
         .testTarget(name: "IDPBuildCLITests", dependencies: ["idpbuild", "Registry", "OCI", "TestSupport"]),
         .target(name: "SandboxTestSupport", dependencies: ["Sandbox", "CArchive"], path: "Tests/SandboxTestSupport"),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "LayerDiff", "SandboxTestSupport"]),
+        .testTarget(name: "BuildEngineTests", dependencies: ["BuildEngine", "BuildService", "ImageStore", "ImageTransfer", "OCI", "Registry",
+                                                            "RegistriesConf", "Sandbox", "LayerDiff", "DockerfileSyntax", "TestSupport",
+                                                            "SandboxTestSupport"]),
         .testTarget(name: "LayerDiffTests", dependencies: ["LayerDiff", "CArchive", "SandboxTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     ]
 )

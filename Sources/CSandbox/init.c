@@ -63,6 +63,7 @@ struct config {
     struct strlist groups;
     const char *cwd;
     struct strlist env, args, cleanup;
+    struct strlist mounts;  // "KIND\1RO\1TARGET\1SOURCE-OR-SIZE" (KIND b = bind, t = tmpfs)
 };
 
 static void push(struct strlist *l, char *s) {
@@ -138,6 +139,7 @@ static int parse_config(struct config *c) {
         else if (!strcmp(p, "env")) push(&c->env, v);
         else if (!strcmp(p, "arg")) push(&c->args, v);
         else if (!strcmp(p, "cleanup")) push(&c->cleanup, v);
+        else if (!strcmp(p, "mount")) push(&c->mounts, v);
     }
     if (!c->upper || !c->work || !c->merged || c->lower.count == 0 || c->args.count == 0) return -1;
     if (!c->env.items) push(&c->env, NULL), c->env.count = 0;
@@ -187,12 +189,12 @@ static int in_initial_user_namespace(void) {
     return inside == 0 && outside == 0 && count == 4294967295UL;
 }
 
-struct created { char path[64]; int is_dir; int is_mount; };
-static struct created created_paths[16];
+struct created { char path[4096]; int is_dir; int is_mount; };
+static struct created created_paths[80];
 static int created_count = 0;
 
 static void remember(const char *path, int is_dir, int is_mount) {
-    if (created_count >= 16) return;
+    if (created_count >= 80) return;
     snprintf(created_paths[created_count].path, sizeof created_paths[0].path, "%s", path);
     created_paths[created_count].is_dir = is_dir;
     created_paths[created_count].is_mount = is_mount;
@@ -413,6 +415,107 @@ static void run_command(struct config *c) {
 
 // ---------------------------------------------------------------- init
 
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#define CS_OPEN_TREE_CLONE 1
+#define CS_AT_RECURSIVE 0x8000
+#define CS_MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define CS_MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#define CS_MOUNT_ATTR_RDONLY 0x00000001
+struct cs_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+
+// A RUN --mount: creates the mount point inside the root (resolved with RESOLVE_IN_ROOT, so an image's symlink
+// cannot point it outside), remembers what it created so it never shows up in the layer, then mounts a clone of
+// the host path (bind, read-only with mount_setattr when asked) or a tmpfs there. Returns 0, or -1 with errno.
+static int add_mount(int rootfd, char *spec, const char **failed_target) {
+    char *fields[4] = {0};
+    int n = 0;
+    for (char *p = spec; n < 4; ) {
+        fields[n++] = p;
+        char *sep = strchr(p, '\1');
+        if (!sep) break;
+        *sep = 0;
+        p = sep + 1;
+    }
+    if (n != 4) { errno = EINVAL; return -1; }
+    const char *kind = fields[0], *target = fields[2], *source = fields[3];
+    int readonly = fields[1][0] == '1';
+    *failed_target = target;
+    int as_file = 0;
+    struct stat st;
+    if (kind[0] == 'b') {
+        if (stat(source, &st) != 0) return -1;
+        as_file = !S_ISDIR(st.st_mode);
+    }
+    char rel[4096], partial[4096] = "", entry[4100];
+    snprintf(rel, sizeof rel, "%s", target[0] == '/' ? target + 1 : target);
+    char *save = NULL, *tok = strtok_r(rel, "/", &save);
+    if (!tok) { errno = EINVAL; return -1; }
+    while (tok) {
+        char *next = strtok_r(NULL, "/", &save);
+        char parent[4096];
+        snprintf(parent, sizeof parent, "%s", partial[0] ? partial : ".");
+        size_t used = strlen(partial);
+        snprintf(partial + used, sizeof partial - used, "%s%s", used ? "/" : "", tok);
+        int fd = open_in_root(rootfd, partial, O_PATH);
+        if (fd >= 0) {
+            close(fd);
+            if (!next) { snprintf(entry, sizeof entry, "!/%s", partial); remember(entry, 0, 1); }
+        } else {
+            if (errno != ENOENT) return -1;
+            int pfd = open_in_root(rootfd, parent, O_PATH | O_DIRECTORY);
+            if (pfd < 0) return -1;
+            int rc;
+            if (!next && as_file) {
+                rc = openat(pfd, tok, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+                if (rc >= 0) { close(rc); rc = 0; }
+            } else {
+                rc = mkdirat(pfd, tok, 0755);
+            }
+            close(pfd);
+            if (rc != 0) return -1;
+            snprintf(entry, sizeof entry, "/%s", partial);
+            remember(entry, !(!next && as_file), !next);
+        }
+        tok = next;
+    }
+    int tfd = open_in_root(rootfd, partial, O_PATH);
+    if (tfd < 0) return -1;
+    int rc;
+    if (kind[0] == 't') {
+        char proc[64], opts[128];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", tfd);
+        long long size = atoll(source);
+        if (size > 0) snprintf(opts, sizeof opts, "mode=1777,size=%lld", size); else snprintf(opts, sizeof opts, "mode=1777");
+        rc = mount("tmpfs", proc, "tmpfs", MS_NOSUID | MS_NODEV, opts);
+    } else {
+        int tree = (int)syscall(SYS_open_tree, AT_FDCWD, source, CS_OPEN_TREE_CLONE | O_CLOEXEC | CS_AT_RECURSIVE);
+        if (tree < 0) { int e = errno; close(tfd); errno = e; return -1; }
+        rc = 0;
+        if (readonly) {
+            struct cs_mount_attr attr;
+            memset(&attr, 0, sizeof attr);
+            attr.attr_set = CS_MOUNT_ATTR_RDONLY;
+            rc = (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | CS_AT_RECURSIVE, &attr, sizeof attr);
+        }
+        if (rc == 0) rc = (int)syscall(SYS_move_mount, tree, "", tfd, "", CS_MOVE_MOUNT_F_EMPTY_PATH | CS_MOVE_MOUNT_T_EMPTY_PATH);
+        int e = errno;
+        close(tree);
+        errno = e;
+    }
+    int e = errno;
+    close(tfd);
+    errno = e;
+    return rc;
+}
+
 static void init_main(struct config *c) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 
@@ -468,6 +571,10 @@ static void init_main(struct config *c) {
 
     if (bind_etc_file(rootfd, c->hosts, "hosts") != 0) { report("mount", errno, "/etc/hosts"); _exit(1); }
     if (bind_etc_file(rootfd, c->resolv, "resolv.conf") != 0) { report("mount", errno, "/etc/resolv.conf"); _exit(1); }
+    for (int i = 0; i < c->mounts.count; i++) {
+        const char *where = "?";
+        if (add_mount(rootfd, c->mounts.items[i], &where) != 0) { report("mount", errno, "RUN --mount at %s", where); _exit(1); }
+    }
     close(rootfd);
 
     if (chdir(c->merged) != 0) { report("pivot", errno, "chdir %s", c->merged); _exit(1); }

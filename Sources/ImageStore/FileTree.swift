@@ -1,3 +1,4 @@
+import CArchive
 import Foundation
 
 /// Small file-tree helpers: removal that copes with read-only dirs, and path resolution confined to a root.
@@ -25,6 +26,16 @@ public enum FileTree {
         } else {
             guard unlink(path) == 0 || errno == ENOENT else { throw ImageStoreError.io(path: path, operation: "remove", errno: errno) }
         }
+    }
+
+    /// Whether a directory of an unpacked layer or upper directory is an overlayfs opaque directory
+    /// (`trusted.overlay.opaque` or `user.overlay.opaque` set to `y`).
+    public static func isOpaqueDirectory(_ path: String) -> Bool {
+        for prefix in ["trusted", "user"] {
+            var value: UInt8 = 0
+            if getxattr(path, "\(prefix).overlay.opaque", &value, 1) == 1 && value == UInt8(ascii: "y") { return true }
+        }
+        return false
     }
 
     /// Lexically cleans an archive path into components; nil when it is absolute or climbs out with `..`.

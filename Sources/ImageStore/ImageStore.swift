@@ -269,10 +269,14 @@ public struct ImageStore: Sendable {
     }
 
     /// Removes blobs no tag reaches, layer trees no tagged image uses, and temp files, all older than `gracePeriod` seconds.
-    /// Extra `keep` digests (e.g. the build cache's) and `keepLayers` chain IDs are spared.
+    /// Extra `keep` digests and `keepLayers` chain IDs are spared, and so is everything a build-cache record uses
+    /// (`clearBuildCache()` first to drop the cache too).
     @discardableResult
     public func collectGarbage(gracePeriod: TimeInterval = 0, keep: Set<Digest> = [], keepLayers: Set<Digest> = []) throws -> CollectionReport {
-        try withLock {
+        let cacheRoots = buildCacheRoots()
+        let keep = keep.union(cacheRoots.blobs)
+        let keepLayers = keepLayers.union(cacheRoots.layers)
+        return try withLock {
             let cutoff = Date().addingTimeInterval(-gracePeriod).timeIntervalSince1970
             var report = CollectionReport(blobs: 0, bytes: 0, layers: 0, temporaryFiles: 0)
             let referenced = try referencedBlobs().union(keep)

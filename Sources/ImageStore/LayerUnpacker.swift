@@ -136,6 +136,18 @@ public enum LayerUnpacker {
         return report
     }
 
+    /// Whether the file is a tar archive (plain, gzip, bzip2, xz or zstd), as ADD decides whether to extract a local source.
+    public static func isArchive(_ path: String) -> Bool {
+        guard let reader = archive_read_new() else { return false }
+        defer { archive_read_free(reader) }
+        archive_read_support_filter_all(reader)
+        archive_read_support_format_tar(reader)
+        guard archive_read_open_filename(reader, path, 1 << 16) == ARCHIVE_OK else { return false }
+        var entry: OpaquePointer?
+        let status = archive_read_next_header(reader, &entry)
+        return status == ARCHIVE_OK || status == ARCHIVE_WARN
+    }
+
     private static func whiteout(base: String, parent: String, parentKey: String, created: Set<String>, mode: WhiteoutMode,
                                  report: inout UnpackReport, layer: String, entry: String) throws {
         if base == ".wh..wh..opq" {

@@ -157,6 +157,8 @@ final class CompressedSink {
     private let archive: OpaquePointer
     private let fd: Int32
     private let outputName: String
+    /// gzip: independent members compressed on several threads (the archive then only passes bytes through).
+    private var gzip: ParallelGzip?
     private var uncompressedHash = SHA256()
     private var compressedHash = SHA256()
     private(set) var uncompressedBytes: Int64 = 0
@@ -174,10 +176,8 @@ final class CompressedSink {
         switch compression {
         case .none: archive_write_add_filter_none(archive)
         case .gzip:
-            archive_write_add_filter_gzip(archive)
-            // No timestamp in the gzip header, or identical trees would give different digests.
-            archive_write_set_filter_option(archive, "gzip", "timestamp", nil)
-            archive_write_set_filter_option(archive, "gzip", "compression-level", String(level))
+            archive_write_add_filter_none(archive)
+            gzip = ParallelGzip(level: level)
         case .zstd:
             archive_write_add_filter_zstd(archive)
         }
@@ -214,11 +214,18 @@ final class CompressedSink {
     func accept(_ bytes: UnsafeRawBufferPointer) -> Int {
         uncompressedHash.update(bufferPointer: bytes)
         uncompressedBytes += Int64(bytes.count)
+        if let gzip {
+            do { try gzip.accept(bytes) { self.emit($0) } } catch { return -1 }
+            return bytes.count
+        }
         let written = archive_write_data(archive, bytes.baseAddress, bytes.count)
         return written < 0 ? -1 : bytes.count
     }
 
     func finish() throws {
+        if let gzip {
+            do { try gzip.finish { self.emit($0) } } catch { throw self.error("compressing") }
+        }
         guard archive_write_close(archive) == ARCHIVE_OK else { throw error("flushing the compressor") }
         finalDigest = Self.hex(compressedHash.finalize())
         finalDiffID = Self.hex(uncompressedHash.finalize())

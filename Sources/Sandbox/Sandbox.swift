@@ -167,6 +167,18 @@ public struct Sandbox: Sendable {
             entries += user.supplementaryGroups.map { ("group", String($0)) }
             entries += environment.map { ("env", $0) }
             entries += configuration.command.map { ("arg", $0) }
+            for mount in configuration.mounts {
+                guard mount.target.hasPrefix("/"), mount.target.count > 1 else { throw SandboxError.invalidMount(target: mount.target, reason: "the target must be an absolute path other than /") }
+                let (kind, value): (String, String) = switch mount.kind {
+                case .bind(let source): ("b", Self.absolute(source))
+                case .tmpfs(let size): ("t", String(size ?? 0))
+                }
+                let fields = [kind, mount.readOnly ? "1" : "0", mount.target, value]
+                guard !fields.contains(where: { $0.unicodeScalars.contains("\u{1}") }) else {
+                    throw SandboxError.invalidMount(target: mount.target, reason: "paths must not contain control characters")
+                }
+                entries.append(("mount", fields.joined(separator: "\u{1}")))
+            }
             entries += cleanup.map { ("cleanup", $0) }
             var payload: [UInt8] = []
             for (key, value) in entries {

@@ -6,6 +6,31 @@ public enum NetworkMode: String, Sendable, Codable, CaseIterable {
     case none
 }
 
+/// An extra mount inside the sandbox (RUN `--mount`): a host path bound at a target, or a fresh tmpfs.
+public struct SandboxMount: Sendable, Hashable {
+    /// What is mounted.
+    public enum Kind: Sendable, Hashable {
+        /// A host file or directory (bound recursively).
+        case bind(source: String)
+        /// An empty tmpfs, optionally limited to this many bytes.
+        case tmpfs(sizeBytes: Int64?)
+    }
+    /// What is mounted.
+    public var kind: Kind
+    /// The absolute path inside the sandbox; missing directories are created and removed again after the run,
+    /// so they never show up in the upper directory.
+    public var target: String
+    /// Mount read-only.
+    public var readOnly: Bool
+
+    /// Makes a mount.
+    public init(kind: Kind, target: String, readOnly: Bool) {
+        self.kind = kind
+        self.target = target
+        self.readOnly = readOnly
+    }
+}
+
 /// What to run and on which filesystem: the image's layers, the step's upper directory, and the image config
 /// values (env, working directory, user, network).
 public struct SandboxConfiguration: Sendable {
@@ -28,11 +53,14 @@ public struct SandboxConfiguration: Sendable {
     public var hostname: String
     /// Kill the whole process tree after this many seconds.
     public var timeout: Double?
+    /// Extra mounts, in order.
+    public var mounts: [SandboxMount]
 
     /// Creates a configuration; only the layers and the command are required.
     public init(layers: [String], upperDirectory: String? = nil, command: [String], environment: [String] = [],
                 workingDirectory: String = "/", user: String? = nil, network: NetworkMode = .host,
-                hostname: String = "sandbox", timeout: Double? = nil) {
+                hostname: String = "sandbox", timeout: Double? = nil, mounts: [SandboxMount] = []) {
+        self.mounts = mounts
         self.layers = layers
         self.upperDirectory = upperDirectory
         self.command = command

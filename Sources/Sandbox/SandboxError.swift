@@ -37,6 +37,8 @@ public enum SandboxError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The sandbox supervisor ended without reporting a result.
     case supervisorFailed(detail: String)
 
+    /// An extra mount cannot be set up as given.
+    case invalidMount(target: String, reason: String)
     /// A sentence that says what failed, where, and what to try.
     public var description: String {
         switch self {
@@ -75,6 +77,8 @@ public enum SandboxError: Error, Equatable, Sendable, CustomStringConvertible {
             return "the command ran longer than the timeout of \(seconds) s and was killed with all its processes"
         case .supervisorFailed(let detail):
             return "the sandbox supervisor ended without a result: \(detail)"
+        case .invalidMount(let target, let reason):
+            return "cannot mount at \(target): \(reason)"
         }
     }
 

@@ -128,3 +128,68 @@ enum IDMapWriter {
         }
     }
 }
+
+extension UserNamespace {
+    /// Starts `executable` as a worker process — root of a new user namespace with the caller's mapping when the
+    /// caller is unprivileged, a plain child when it is root — with `fds` as its descriptors 0, 1, 2, ….
+    /// `started` receives the worker's pid (to signal it); the call returns its termination. The worker is spawned
+    /// and waited for on a dedicated thread that stays blocked meanwhile, because a user-namespace child's
+    /// parent-death signal follows the thread that spawned it.
+    public static func runWorker(executable: String, arguments: [String], environment: [String], fds: [Int32],
+                                 policy: SubordinateIDPolicy = SubordinateIDPolicy(), warn: @escaping @Sendable (String) -> Void = { _ in },
+                                 started: @escaping @Sendable (pid_t) -> Void) async throws -> Termination {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Termination, any Error>) in
+            let thread = Thread {
+                do {
+                    continuation.resume(returning: try spawnWorker(executable: executable, arguments: arguments, environment: environment,
+                                                                   fds: fds, policy: policy, warn: warn, started: started))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+            thread.name = "idpbuild-worker"
+            thread.start()
+        }
+    }
+
+    private static func spawnWorker(executable: String, arguments: [String], environment: [String], fds: [Int32],
+                                    policy: SubordinateIDPolicy, warn: (String) -> Void, started: (pid_t) -> Void) throws -> Termination {
+        let clean = environment.filter { !$0.hasPrefix(CSANDBOX_MARKER + "=") }
+        if callerIsRoot {
+            let pid = try Plumbing.spawn(executable, arguments: arguments, environment: clean, fds: fds, newProcessGroup: true)
+            started(pid)
+            return Plumbing.wait(pid)
+        }
+        let (mapping, warning) = try Self.mapping(policy: policy)
+        if let warning { warn(warning) }
+        let (parentEnd, childEnd) = try Plumbing.socketPair()
+        defer { close(parentEnd) }
+        let pid: pid_t
+        do {
+            // The constructor's user-namespace handshake reads descriptor 3; the worker's own descriptors follow it.
+            var childFDs = Array(fds.prefix(3))
+            childFDs.append(childEnd)
+            pid = try Plumbing.spawn(executable, arguments: arguments, environment: clean + [CSANDBOX_MARKER + "=userns"],
+                                     fds: childFDs, newProcessGroup: true)
+        } catch {
+            close(childEnd)
+            throw error
+        }
+        close(childEnd)
+        let answer = Plumbing.read(parentEnd, max: 1)
+        if answer == [UInt8(ascii: "U")] {
+            do {
+                try IDMapWriter.write(mapping, to: pid)
+            } catch {
+                kill(pid, SIGKILL)
+                _ = Plumbing.wait(pid)
+                throw error
+            }
+            _ = Plumbing.writeAll(parentEnd, [UInt8(ascii: "M")])
+        }
+        started(pid)
+        return Plumbing.wait(pid)
+    }
+}
+
+import Foundation

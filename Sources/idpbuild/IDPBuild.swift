@@ -8,8 +8,9 @@ struct IDPBuild: AsyncParsableCommand {
         commandName: "idpbuild",
         abstract: "Dockerfile checks, a language server, and rootless builds for idpbuilder platforms.",
         version: "0.1.0",
-        subcommands: [CheckCommand.self, LspCommand.self, PullCommand.self, PushCommand.self, ImagesCommand.self,
-                      RmiCommand.self, PruneCommand.self, RunCommand.self, DiffCommand.self, UnshareCommand.self]
+        subcommands: [CheckCommand.self, LspCommand.self, BuildCommand.self, RunCommand.self, PullCommand.self,
+                      PushCommand.self, ImagesCommand.self, RmiCommand.self, PruneCommand.self, DiffCommand.self,
+                      UnshareCommand.self, BuildWorkerCommand.self]
     )
 
     /// Runs the command; usage errors exit with status 2 (as the commands document), other failures with 1.

@@ -1,5 +1,7 @@
 import ArgumentParser
+import BuildEngine
 import Dispatch
+import ImageStore
 import Foundation
 import LayerDiff
 import Sandbox
@@ -7,13 +9,16 @@ import Sandbox
 import Glibc
 #endif
 
-/// `idpbuild run`: runs a command in the rootless sandbox over layer directories (not yet over a stored image).
+/// `idpbuild run`: runs a command in the rootless sandbox over an image from the store or over layer directories.
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a command in the rootless sandbox over unpacked layer directories.",
+        abstract: "Run a command in the rootless sandbox over an image from the local store (pulled if missing) or over layer directories.",
         discussion: """
-            Each --rootfs is an unpacked layer directory, base layer first; they become the overlay's lower \
+            idpbuild run IMAGE [-- CMD...] runs CMD (default: the image's ENTRYPOINT and CMD) with the image's ENV, \
+            WORKDIR and USER (flags override them); the image is pulled into the store when missing. With --commit \
+            NAME the changes become a new layer and the image NAME in the store, whose digest is printed.
+            Without IMAGE, each --rootfs is an unpacked layer directory, base layer first; they become the overlay's lower \
             layers. Changes go to --upper (kept) or to a temporary directory (removed). With --layer-out the \
             changes are written as an OCI layer (tar+gzip) and its digests are printed.
             Exit status: the command's own status, 128+N when it was killed by signal N, 125 when the sandbox \
@@ -40,8 +45,19 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "USER: name, uid, name:group or uid:gid, resolved in the rootfs.")
     var user: String?
 
-    @Option(help: "Working directory inside the sandbox.")
-    var workdir: String = "/"
+    @Option(help: "Working directory inside the sandbox (default: the image's WORKDIR, or /).")
+    var workdir: String?
+
+    @ArgumentParser.Argument(help: "An image in the local store (pulled when missing); omit it to use --rootfs directories.")
+    var image: String?
+
+    @Option(help: "With IMAGE: record the changes as a new layer and tag the result as NAME in the store.")
+    var commit: String?
+
+    @Option(name: .customLong("root"), help: "Image store directory (default: $XDG_DATA_HOME/idpbuild or ~/.local/share/idpbuild).")
+    var root: String?
+
+    @OptionGroup var registry: RegistryOptions
 
     @Option(name: .customShort("e"), help: "Environment variable KEY=VALUE (repeat).")
     var env: [String] = []
@@ -58,7 +74,16 @@ struct RunCommand: AsyncParsableCommand {
     @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
     var command: [String] = []
 
+    func validate() throws {
+        if image != nil && !layers.isEmpty { throw ValidationError("give either IMAGE or --rootfs directories, not both") }
+        if commit != nil && image == nil { throw ValidationError("--commit needs an IMAGE") }
+    }
+
     func run() async throws {
+        if let image {
+            try await runImage(image)
+            return
+        }
         // The diff must read files owned by subordinate IDs and remove them afterwards: only root of the
         // user namespace can, so an unprivileged caller re-executes this whole command inside one.
         if layerOut != nil && !UserNamespace.callerIsRoot {
@@ -75,7 +100,29 @@ struct RunCommand: AsyncParsableCommand {
 
         let configuration = SandboxConfiguration(
             layers: layers, upperDirectory: upperDirectory, command: command, environment: env,
-            workingDirectory: workdir, user: user, network: network, hostname: hostname, timeout: timeout)
+            workingDirectory: workdir ?? "/", user: user, network: network, hostname: hostname, timeout: timeout)
+        let termination = try await execute(configuration, temporaryUpper: temporaryUpper)
+
+        if let layerOut, let upperDirectory {
+            do {
+                let layer = try LayerDiff(compression: compression).write(upperDirectory: upperDirectory, to: layerOut)
+                if json {
+                    Self.out(JSONLine.object(["type": "layer", "path": .string(layerOut), "digest": .string(layer.digest),
+                                           "diffID": .string(layer.diffID), "size": .int(Int(layer.size)),
+                                           "mediaType": .string(layer.mediaType), "empty": .bool(layer.isEmpty)]))
+                } else {
+                    Self.log("layer \(layerOut): digest \(layer.digest) diff_id \(layer.diffID) size \(layer.size)\(layer.isEmpty ? " (no changes)" : "")")
+                }
+            } catch let error as LayerDiffError {
+                Self.log("idpbuild run: \(error.description)")
+                throw ExitCode(125)
+            }
+        }
+        if termination.exitCode != 0 { throw ExitCode(termination.exitCode) }
+    }
+
+    /// Runs the sandbox, passing its output through (or as JSON lines); returns how the command ended.
+    func execute(_ configuration: SandboxConfiguration, temporaryUpper: String?) async throws -> Termination {
         let run = Sandbox().start(configuration)
         // Ctrl-C, SIGTERM, SIGHUP: kill the sandbox's process tree, wait for its cleanup, exit 128+N.
         let interruption = Interruption(run: run)
@@ -117,18 +164,81 @@ struct RunCommand: AsyncParsableCommand {
             Self.out(JSONLine.object(fields))
         }
 
-        if let layerOut, let upperDirectory {
+        return termination
+    }
+
+    /// `idpbuild run IMAGE`: the image's layers from the store (pulled when missing) as the lower layers, its config
+    /// as defaults, and with --commit a new image from the changes.
+    func runImage(_ name: String) async throws {
+        // Unpacked layers hold files owned by subordinate IDs: only root of the user namespace can make and read them.
+        if !UserNamespace.callerIsRoot {
+            let termination = try UserNamespace.reexecuteSelf(warn: { Self.log("warning: \($0)") })
+            throw ExitCode(termination.exitCode)
+        }
+        let output = CommandOutput(json: json)
+        let store: ImageStore
+        let stored: StoredImage
+        let reference = try parseReference(name)
+        let platform = try registry.resolvedPlatform()
+        do {
+            store = try ImageStore(root: root ?? ImageStore.defaultRoot())
+            if let found = try? store.image(reference.description, platform: platform) {
+                stored = found
+            } else {
+                let transfer = try registry.makeTransfer(store: store, output: output)
+                stored = try await transfer.pull(reference, platform: platform, events: { if json { output.event($0) } })
+            }
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            Self.log("idpbuild run: \(error)")
+            throw ExitCode(125)
+        }
+        let layerDirectories: [String]
+        do { layerDirectories = try ImageLayers.directories(of: stored, store: store) } catch {
+            Self.log("idpbuild run: \(error)")
+            throw ExitCode(125)
+        }
+        let imageConfig = stored.config.config
+        var environment = imageConfig?.Env ?? []
+        for entry in env {
+            let key = entry.split(separator: "=", maxSplits: 1).first.map(String.init) ?? entry
+            environment.removeAll { $0.hasPrefix(key + "=") }
+            environment.append(entry)
+        }
+        let program = command.isEmpty ? (imageConfig?.Entrypoint ?? []) + (imageConfig?.Cmd ?? []) : command
+        guard !program.isEmpty else {
+            Self.log("idpbuild run: \(name) has no ENTRYPOINT or CMD: give the command after --")
+            throw ExitCode(125)
+        }
+        var upperDirectory = upper
+        var temporaryUpper: String?
+        if commit != nil && upper == nil {
+            temporaryUpper = store.root + "/layers/.tmp-run-" + UUID().uuidString.lowercased()
+            guard mkdir(temporaryUpper!, 0o755) == 0 else {
+                Self.log("idpbuild run: cannot create \(temporaryUpper!): \(String(cString: strerror(errno)))")
+                throw ExitCode(125)
+            }
+            upperDirectory = temporaryUpper
+        }
+        defer { if let temporaryUpper { try? FileTree.remove(temporaryUpper) } }
+        let workingDirectory = workdir ?? imageConfig?.WorkingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/"
+        let configuration = SandboxConfiguration(
+            layers: layerDirectories, upperDirectory: upperDirectory, command: program, environment: environment,
+            workingDirectory: workingDirectory, user: user ?? imageConfig?.User.flatMap { $0.isEmpty ? nil : $0 }, network: network,
+            hostname: hostname, timeout: timeout)
+        let termination = try await execute(configuration, temporaryUpper: nil)
+        if let commit, let upperDirectory {
             do {
-                let layer = try LayerDiff(compression: compression).write(upperDirectory: upperDirectory, to: layerOut)
+                let manifest = try ImageLayers.commit(upperDirectory: upperDirectory, onto: stored, store: store, reference: commit,
+                                                      createdBy: "idpbuild run " + program.joined(separator: " "))
                 if json {
-                    Self.out(JSONLine.object(["type": "layer", "path": .string(layerOut), "digest": .string(layer.digest),
-                                           "diffID": .string(layer.diffID), "size": .int(Int(layer.size)),
-                                           "mediaType": .string(layer.mediaType), "empty": .bool(layer.isEmpty)]))
+                    Self.out(JSONLine.object(["type": "commit", "reference": .string(commit), "digest": .string(manifest.digest.description)]))
                 } else {
-                    Self.log("layer \(layerOut): digest \(layer.digest) diff_id \(layer.diffID) size \(layer.size)\(layer.isEmpty ? " (no changes)" : "")")
+                    Self.log("committed \(commit) \(manifest.digest)")
                 }
-            } catch let error as LayerDiffError {
-                Self.log("idpbuild run: \(error.description)")
+            } catch {
+                Self.log("idpbuild run: --commit \(commit) failed: \(error)")
                 throw ExitCode(125)
             }
         }

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""The build benchmark's driver (see build.sh): sets up a local registry with a busybox base image, generates the
+large context, times idpbuild and buildah side by side, and prints medians, ratios and peak RSS."""
+import argparse, json, os, random, shutil, socket, statistics, subprocess, sys, tempfile, time
+
+p = argparse.ArgumentParser()
+p.add_argument("--idpbuild", required=True)
+p.add_argument("--runs", type=int, default=3)
+p.add_argument("--fixtures", required=True)
+args = p.parse_args()
+
+work = tempfile.mkdtemp(prefix="idpbuild-build-bench-")
+os.chmod(work, 0o755)
+procs = []
+rootless = os.geteuid() != 0
+have_buildah = shutil.which("buildah") is not None and shutil.which("runc") is not None
+
+
+def log(text):
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def run(cmd, env=None, check=True, quiet=True):
+    """Runs a command; returns (seconds, peak RSS in KiB of the process tree's largest process)."""
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL if quiet else None, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.monotonic() - start
+    err = proc.stderr.read().decode(errors="replace")
+    if check and os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit("command failed: %s\n%s" % (" ".join(cmd), err[-3000:]))
+    return elapsed, usage.ru_maxrss
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def cleanup():
+    for proc in procs:
+        proc.terminate()
+        proc.wait()
+    if have_buildah:
+        subprocess.run(buildah_base + ["rmi", "--all", "--force"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if rootless:
+        subprocess.run([args.idpbuild, "unshare", "--", "rm", "-rf", work], stderr=subprocess.DEVNULL)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+# -- a registry on 127.0.0.1 with the base image as mirror/library/alpine:3.19
+port = free_port()
+host = "127.0.0.1:%d" % port
+with open(os.path.join(work, "registry.yml"), "w") as f:
+    f.write("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s/registry\n"
+            "  delete:\n    enabled: true\nhttp:\n  addr: %s\n" % (work, host))
+procs.append(subprocess.Popen(["docker-registry", "serve", os.path.join(work, "registry.yml")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+buildah_base = ["buildah", "--root", os.path.join(work, "buildah-root"), "--runroot", os.path.join(work, "buildah-run"), "--storage-driver", "overlay"]
+try:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit("docker-registry did not start")
+            time.sleep(0.05)
+    rootfs = os.path.join(work, "rootfs")
+    for d in ["bin", "etc", "tmp"]:
+        os.makedirs(os.path.join(rootfs, d))
+    shutil.copy2("/bin/busybox", os.path.join(rootfs, "bin/busybox"))
+    for applet in subprocess.check_output(["/bin/busybox", "--list-full"]).decode().split():
+        target = os.path.join(rootfs, applet)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if not os.path.lexists(target):
+            os.symlink("/bin/busybox", target)
+    for name in ["passwd", "group"]:
+        shutil.copy2(os.path.join(args.fixtures, "sandbox/etc", name), os.path.join(rootfs, "etc", name))
+    layout = os.path.join(work, "layout")
+    subprocess.check_call(["tar", "--numeric-owner", "--owner=0", "--group=0", "-C", rootfs, "-cf", os.path.join(work, "base.tar"), "."])
+    subprocess.check_call(["umoci", "init", "--layout", layout])
+    subprocess.check_call(["umoci", "new", "--image", layout + ":base"])
+    subprocess.check_call(["umoci", "raw", "add-layer", "--image", layout + ":base", os.path.join(work, "base.tar")], stderr=subprocess.DEVNULL)
+    subprocess.check_call(["umoci", "config", "--image", layout + ":base", "--config.env", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"], stderr=subprocess.DEVNULL)
+    subprocess.check_call(["skopeo", "copy", "--dest-tls-verify=false", "oci:%s:base" % layout, "docker://%s/mirror/library/alpine:3.19" % host],
+                          stdout=subprocess.DEVNULL)
+    conf = os.path.join(work, "registries.conf")
+    with open(conf, "w") as f:
+        f.write('[[registry]]\nprefix = "docker.io"\nlocation = "%s/upstream"\ninsecure = true\n[[registry.mirror]]\nlocation = "%s/mirror"\ninsecure = true\n'
+                % (host, host))
+    with open(os.path.join(work, "policy.json"), "w") as f:
+        f.write('{"default":[{"type":"insecureAcceptAnything"}]}')
+
+    # -- the large context: 2,000 files, ~100 MB, and several RUN steps
+    big = os.path.join(work, "big")
+    rng = random.Random(42)
+    for i in range(2000):
+        d = os.path.join(big, "src", "d%02d" % (i % 40))
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "f%04d.bin" % i), "wb") as f:
+            f.write(rng.randbytes(50 * 1024))
+    with open(os.path.join(big, "Dockerfile"), "w") as f:
+        f.write("FROM alpine:3.19\nCOPY src /src\nRUN find /src -type f | wc -l > /count\nRUN du -sk /src > /size\n"
+                "RUN cat /src/d00/f0000.bin | md5sum > /sum\nRUN mkdir -p /out && cp /src/d01/f0001.bin /out/\nCMD [\"cat\", \"/count\"]\n")
+    seed = os.path.join(work, "seed")
+    shutil.copytree(os.path.join(args.fixtures, "seed"), seed)
+
+    env = dict(os.environ, CONTAINERS_REGISTRIES_CONF=conf)
+    store = os.path.join(work, "idpbuild-store")
+
+    def idp(context, name, push=False):
+        cmd = [args.idpbuild, "build", "--root", store, "--registries-conf", conf, "--insecure-registry", host, "--registry", host,
+               "--no-kubernetes", "-t", name, context]
+        return cmd if push else cmd + ["--no-push"]
+
+    def bh(context, name):
+        return buildah_base + ["bud", "--runtime", "runc", "--layers", "--tls-verify=false", "--signature-policy",
+                               os.path.join(work, "policy.json"), "-t", name, context]
+
+    def reset_idpbuild():
+        if rootless:
+            subprocess.run([args.idpbuild, "unshare", "--", "rm", "-rf", store])
+        shutil.rmtree(store, ignore_errors=True)
+
+    def reset_buildah():
+        subprocess.run(buildah_base + ["rmi", "--all", "--force"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def touch_one(context, round_):
+        target = os.path.join(context, "src/d05/f0005.bin") if context == big else os.path.join(context, "app")
+        with open(target, "ab") as f:
+            f.write(b"# change %d\n" % round_)
+
+    results = []
+    for label, context in [("seed", seed), ("big", big)]:
+        row = {}
+        for tool in ["idpbuild", "buildah"] if have_buildah else ["idpbuild"]:
+            make = (lambda n: idp(context, n)) if tool == "idpbuild" else (lambda n: bh(context, n))
+            reset = reset_idpbuild if tool == "idpbuild" else reset_buildah
+            cold, nochange, change, rss = [], [], [], 0
+            for r in range(args.runs):
+                reset()
+                t, m = run(make("bench/%s:cold" % label), env=env)
+                cold.append(t)
+                rss = max(rss, m)
+            run(make("bench/%s:warm" % label), env=env)
+            for r in range(args.runs):
+                t, m = run(make("bench/%s:warm" % label), env=env)
+                nochange.append(t)
+                rss = max(rss, m)
+            for r in range(args.runs):
+                touch_one(context, r)
+                t, m = run(make("bench/%s:edit" % label), env=env)
+                change.append(t)
+                rss = max(rss, m)
+            pushes = []
+            for r in range(args.runs):
+                repo = "%s/giteaadmin/push-%s-%s-%d" % (host, tool, label, r)
+                if tool == "idpbuild":
+                    t, m = run(idp(context, repo, push=True), env=env)
+                else:
+                    t0, _ = run(bh(context, repo), env=env)
+                    t1, m = run(buildah_base + ["push", "--tls-verify=false", "--signature-policy", os.path.join(work, "policy.json"),
+                                                repo, "docker://" + repo], env=env)
+                    t = t0 + t1
+                pushes.append(t)
+                rss = max(rss, m)
+            row[tool] = {"cold": statistics.median(cold), "nochange": statistics.median(nochange), "change": statistics.median(change),
+                         "push": statistics.median(pushes), "rss_kb": rss}
+            log("%s %s: %s" % (label, tool, json.dumps(row[tool])))
+        results.append((label, row))
+
+    targets = {"cold": 0.5, "nochange": 0.2, "change": 0.5, "push": None, "rss_kb": 0.5}
+    names = {"cold": "cold build", "nochange": "no-change rebuild", "change": "one file changed", "push": "build + push (cached build)",
+             "rss_kb": "peak RSS"}
+    print("%-6s %-28s %12s %12s %8s %8s" % ("fixture", "scenario", "idpbuild", "buildah", "ratio", "target"))
+    for label, row in results:
+        for key in ["cold", "nochange", "change", "push", "rss_kb"]:
+            ours = row["idpbuild"][key]
+            theirs = row.get("buildah", {}).get(key)
+            fmt = (lambda v: "%.1f MB" % (v / 1024)) if key == "rss_kb" else (lambda v: "%.3f s" % v)
+            ratio = "%.2fx" % (ours / theirs) if theirs else "-"
+            target = ("<= %.1fx" % targets[key]) if targets[key] else "-"
+            verdict = ""
+            if theirs and targets[key]:
+                verdict = " ok" if ours / theirs <= targets[key] else " MISSED"
+            print("%-6s %-28s %12s %12s %8s %8s%s" % (label, names[key], fmt(ours), fmt(theirs) if theirs else "-", ratio, target, verdict))
+    print("(%d runs each, medians; %s; buildah %s)" % (args.runs, "rootless" if rootless else "as root",
+                                                        "bud --layers --runtime runc" if have_buildah else "not installed"))
+finally:
+    cleanup()

@@ -1,0 +1,201 @@
+import Foundation
+import OCI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where COPY and ADD read from: the build context (with `.dockerignore`) or a stage's or image's layers.
+protocol SourceTree {
+    /// The entry at symlink-free `components`, not following a final symlink.
+    func entry(_ components: [String]) -> MergedView.Entry?
+    /// The names in a directory, minus excluded ones.
+    func children(_ components: [String]) -> [String]
+    /// Resolves symlinks within the tree (it is `/` for them).
+    func resolve(_ components: [String], followLast: Bool) throws -> [String]
+    /// Whether entries keep their owners when copied (stages do; the context's files become root's).
+    var keepsOwners: Bool { get }
+}
+
+/// The build context as a source tree: confined to its folder, `.dockerignore` applied.
+struct ContextTree: SourceTree {
+    let root: String
+    let ignore: DockerIgnore
+
+    var keepsOwners: Bool { false }
+
+    func entry(_ components: [String]) -> MergedView.Entry? {
+        let path = components.isEmpty ? root : root + "/" + components.joined(separator: "/")
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return MergedView.Entry(hostPath: path, status: st)
+    }
+
+    func children(_ components: [String]) -> [String] {
+        let path = components.isEmpty ? root : root + "/" + components.joined(separator: "/")
+        let prefix = components.isEmpty ? "" : components.joined(separator: "/") + "/"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().filter { name in
+            guard ignore.excludes(prefix + name) else { return true }
+            // An excluded directory is still walked when an exception (`!pattern`) may include something in it.
+            guard ignore.hasExceptions else { return false }
+            var st = stat()
+            return lstat(path + "/" + name, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+        }
+    }
+
+    func resolve(_ components: [String], followLast: Bool) throws -> [String] {
+        var resolved: [String] = []
+        var pending = Array(components.reversed())
+        var hops = 0
+        while let part = pending.popLast() {
+            if part == "." || part.isEmpty { continue }
+            if part == ".." { if !resolved.isEmpty { resolved.removeLast() }; continue }
+            let candidate = resolved + [part]
+            if (followLast || !pending.isEmpty), let found = entry(candidate), found.isSymlink {
+                hops += 1
+                if hops > 255 { throw BuildEngineError.io(path: root + "/" + components.joined(separator: "/"), operation: "resolve (too many symlinks)", errno: ELOOP) }
+                let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: found.hostPath)) ?? ""
+                if target.hasPrefix("/") { resolved.removeAll() }
+                pending.append(contentsOf: target.split(separator: "/").map(String.init).reversed())
+                continue
+            }
+            resolved = candidate
+        }
+        return resolved
+    }
+}
+
+/// A stage's or an image's layers as a source tree.
+struct LayerTree: SourceTree {
+    let view: MergedView
+    var keepsOwners: Bool { true }
+    func entry(_ components: [String]) -> MergedView.Entry? { view.lookup(components) }
+    func children(_ components: [String]) -> [String] { view.list(components) }
+    func resolve(_ components: [String], followLast: Bool) throws -> [String] { try view.resolve(components, followLast: followLast) }
+}
+
+/// A source tree seen through COPY `--exclude` patterns, matched (as BuildKit does) against paths relative to the
+/// source being copied.
+struct ExcludingTree: SourceTree {
+    let base: SourceTree
+    let root: [String]
+    let excludes: DockerIgnore
+
+    var keepsOwners: Bool { base.keepsOwners }
+    func entry(_ components: [String]) -> MergedView.Entry? { base.entry(components) }
+    func resolve(_ components: [String], followLast: Bool) throws -> [String] { try base.resolve(components, followLast: followLast) }
+    func children(_ components: [String]) -> [String] {
+        let relative = components.count >= root.count && Array(components.prefix(root.count)) == root
+            ? Array(components.dropFirst(root.count)) : components
+        return base.children(components).filter { !excludes.excludes((relative + [$0]).joined(separator: "/")) }
+    }
+}
+
+/// Whether a source names several paths (`*`, `?`, `[`), as Go's filepath.Match reads it.
+func hasGlob(_ text: String) -> Bool { text.contains("*") || text.contains("?") || text.contains("[") }
+
+/// The paths of `tree` a COPY source names: itself, or what its wildcards match (sorted).
+func matchSources(_ source: String, in tree: SourceTree) throws -> [[String]] {
+    let components = pathComponents(DockerIgnore.clean("/" + source))
+    guard components.contains(where: hasGlob) else { return [components] }
+    var results: [[String]] = []
+    func walk(_ prefix: [String], _ remaining: ArraySlice<String>) throws {
+        guard let pattern = remaining.first else { results.append(prefix); return }
+        if !hasGlob(pattern) {
+            let next = prefix + [pattern]
+            if tree.entry(try tree.resolve(next, followLast: false)) != nil { try walk(next, remaining.dropFirst()) }
+            return
+        }
+        let directory = try tree.resolve(prefix, followLast: true)
+        for name in tree.children(directory) where fnmatch(pattern, name, 0) == 0 {
+            try walk(prefix + [name], remaining.dropFirst())
+        }
+    }
+    try walk([], components[...])
+    return results
+}
+
+/// File digests of the context, remembered by `(size, mtime, ctime, inode, mode)` so an unchanged context is
+/// hashed by `stat` alone (a no-change rebuild reads no file).
+final class ContextChecksums {
+    struct Record: Codable {
+        var size: Int64
+        var mtime: Int64
+        var ctime: Int64
+        var inode: UInt64
+        var mode: UInt32
+        var digest: String
+    }
+
+    private var records: [String: Record]
+    private var changed = false
+    let fileName: String
+
+    init(store: ImageStoreAccess, context: String) {
+        fileName = "context/" + Digest.sha256(of: Array(context.utf8)).encoded + ".json"
+        records = store.readCacheFile(fileName).flatMap { try? JSONDecoder().decode([String: Record].self, from: Data($0)) } ?? [:]
+    }
+
+    /// The sha256 of a context file at `hostPath` (its `lstat` given).
+    func digest(of hostPath: String, status st: stat) throws -> String {
+        let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        let ctime = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
+        if let record = records[hostPath], record.size == Int64(st.st_size), record.mtime == mtime, record.ctime == ctime,
+           record.inode == UInt64(st.st_ino), record.mode == UInt32(st.st_mode) {
+            return record.digest
+        }
+        let fd = open(hostPath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw BuildEngineError.io(path: hostPath, operation: "read", errno: errno) }
+        defer { close(fd) }
+        var hasher = DigestHasher()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw BuildEngineError.io(path: hostPath, operation: "read", errno: errno) }
+            if n == 0 { break }
+            buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+        let digest = hasher.finalize().encoded
+        records[hostPath] = Record(size: Int64(st.st_size), mtime: mtime, ctime: ctime, inode: UInt64(st.st_ino),
+                                   mode: UInt32(st.st_mode), digest: digest)
+        changed = true
+        return digest
+    }
+
+    /// Saves the records when they changed.
+    func save(to store: ImageStoreAccess) {
+        guard changed, let bytes = try? JSONEncoder().encode(records) else { return }
+        try? store.writeCacheFile(fileName, Array(bytes))
+        changed = false
+    }
+}
+
+/// The store operations the checksum cache needs (kept narrow so it is easy to see what it touches).
+protocol ImageStoreAccess {
+    func readCacheFile(_ name: String) -> [UInt8]?
+    func writeCacheFile(_ name: String, _ bytes: [UInt8]) throws
+}
+
+/// A digest of everything a COPY source contributes: paths, types, modes, sizes, file contents, link targets.
+/// Owners and times of context files are not part of it (COPY makes them root's, as Docker's checksum does).
+func sourceDigest(tree: SourceTree, components: [String], checksums: ContextChecksums?, into lines: inout [String]) throws {
+    let resolved = try tree.resolve(components, followLast: true)
+    guard let top = tree.entry(resolved) else { lines.append("missing /" + components.joined(separator: "/")); return }
+    func visit(_ path: [String], _ entry: MergedView.Entry, _ shown: String) throws {
+        let st = entry.status
+        var line = "\(shown) \(String(st.st_mode, radix: 8))"
+        if entry.isRegular {
+            line += " \(st.st_size) " + (try checksums?.digest(of: entry.hostPath, status: st) ?? "\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)")
+        } else if entry.isSymlink {
+            line += " -> " + ((try? FileManager.default.destinationOfSymbolicLink(atPath: entry.hostPath)) ?? "")
+        }
+        if tree.keepsOwners { line += " \(st.st_uid):\(st.st_gid)" }
+        lines.append(line)
+        if entry.isDirectory {
+            for name in tree.children(path) {
+                if let child = tree.entry(path + [name]) { try visit(path + [name], child, shown + "/" + name) }
+            }
+        }
+    }
+    try visit(resolved, top, "/" + components.joined(separator: "/"))
+}

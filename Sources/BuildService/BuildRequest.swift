@@ -1,0 +1,167 @@
+import Foundation
+
+/// Why a request or the build service failed before a build could start.
+public enum BuildServiceError: Error, Sendable, CustomStringConvertible {
+    /// A request field is missing or malformed.
+    case invalidRequest(field: String, detail: String)
+    /// The worker process could not be started or died without answering.
+    case worker(detail: String)
+
+    /// A sentence a person can act on.
+    public var description: String {
+        switch self {
+        case let .invalidRequest(field, detail): return "invalid build request: \(field) \(detail)"
+        case .worker(let detail): return "the build worker failed: \(detail)"
+        }
+    }
+}
+
+/// The seed plan's build request: which Dockerfile, which context, and the image name and tag to push as,
+/// plus the options of `idpbuild build`.
+public struct BuildRequest: Sendable, Codable, Hashable {
+    /// The Dockerfile's path.
+    public var dockerfilePath: String
+    /// The build context folder.
+    public var contextDir: String
+    /// The repository name under the namespace (`seed` → `REGISTRY/NAMESPACE/seed`), or a full reference with a `/`.
+    public var imageName: String
+    /// The tag; `validate()` makes an empty one `latest`.
+    public var imageTag: String
+    /// `--build-arg` values.
+    public var buildArgs: [String: String]
+    /// The stage to build (default: the last).
+    public var target: String?
+    /// `linux/ARCH`; only this machine's platform is built.
+    public var platform: String?
+    /// Ignore the build cache.
+    public var noCache: Bool
+    /// Registry host override (default: the config's).
+    public var registry: String?
+    /// Namespace (owner) override (default: the config's).
+    public var namespace: String?
+
+    /// Makes a request; the tag defaults to `latest` at `validate()`.
+    public init(dockerfilePath: String, contextDir: String, imageName: String, imageTag: String = "", buildArgs: [String: String] = [:],
+                target: String? = nil, platform: String? = nil, noCache: Bool = false, registry: String? = nil, namespace: String? = nil) {
+        self.dockerfilePath = dockerfilePath
+        self.contextDir = contextDir
+        self.imageName = imageName
+        self.imageTag = imageTag
+        self.buildArgs = buildArgs
+        self.target = target
+        self.platform = platform
+        self.noCache = noCache
+        self.registry = registry
+        self.namespace = namespace
+    }
+
+    /// Checks the fields and fills defaults (tag `latest`); throws `BuildServiceError.invalidRequest` naming the field.
+    public mutating func validate() throws {
+        if dockerfilePath.isEmpty { throw BuildServiceError.invalidRequest(field: "dockerfilePath", detail: "is empty: give the Dockerfile's path") }
+        if contextDir.isEmpty { throw BuildServiceError.invalidRequest(field: "contextDir", detail: "is empty: give the build context folder") }
+        if imageTag.isEmpty { imageTag = "latest" }
+        guard !imageName.isEmpty else { throw BuildServiceError.invalidRequest(field: "imageName", detail: "is empty: give the image's repository name, e.g. seed") }
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789._-/:")
+        guard imageName.allSatisfy({ allowed.contains($0) }), !imageName.hasPrefix("/"), !imageName.hasSuffix("/") else {
+            throw BuildServiceError.invalidRequest(field: "imageName", detail: "\"\(imageName)\" is not a valid repository name: use lowercase letters, digits, '.', '_', '-' and '/'")
+        }
+        let tagCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+        guard imageTag.count <= 128, imageTag.allSatisfy({ tagCharacters.contains($0) }), imageTag.first != "." && imageTag.first != "-" else {
+            throw BuildServiceError.invalidRequest(field: "imageTag", detail: "\"\(imageTag)\" is not a valid tag: up to 128 letters, digits, '.', '_' and '-', not starting with '.' or '-'")
+        }
+    }
+
+    /// The reference the image is tagged and pushed as: `REGISTRY/NAMESPACE/NAME:TAG` (a name holding a registry
+    /// host, like `localhost:5000/x`, is taken as given).
+    public func fullTag(config: BuilderConfig) -> String {
+        let tag = imageTag.isEmpty ? "latest" : imageTag
+        let first = imageName.split(separator: "/").first.map(String.init) ?? ""
+        if imageName.contains("/") && (first.contains(".") || first.contains(":") || first == "localhost") {
+            return "\(imageName):\(tag)"
+        }
+        return "\(registry ?? config.registry)/\(namespace ?? config.namespace)/\(imageName):\(tag)"
+    }
+}
+
+/// The seed plan's build response, plus what an editor shows: digest, duration, cache counts.
+public struct BuildResponse: Sendable, Codable, Hashable {
+    /// The image ID (the config digest).
+    public var imageID: String
+    /// The full reference it was tagged (and pushed) as.
+    public var fullTag: String
+    /// Whether the build (and push) worked.
+    public var success: Bool
+    /// A sentence a person can act on when it did not.
+    public var error: String?
+    /// The pushed manifest digest (or the local one when not pushed).
+    public var digest: String?
+    /// How long it took.
+    public var durationMs: Int
+    /// Steps answered from the cache.
+    public var stepsCached: Int
+    /// Steps that ran.
+    public var stepsRun: Int
+
+    /// Makes a response.
+    public init(imageID: String = "", fullTag: String, success: Bool, error: String? = nil, digest: String? = nil, durationMs: Int = 0,
+                stepsCached: Int = 0, stepsRun: Int = 0) {
+        self.imageID = imageID
+        self.fullTag = fullTag
+        self.success = success
+        self.error = error
+        self.digest = digest
+        self.durationMs = durationMs
+        self.stepsCached = stepsCached
+        self.stepsRun = stepsRun
+    }
+}
+
+/// Where images go and how registries are reached; defaults serve an idpbuilder cluster.
+public struct BuilderConfig: Sendable, Codable, Hashable {
+    /// The default registry: idpbuilder's Gitea.
+    public static let defaultRegistry = "gitea.cnoe.localtest.me:8443"
+    /// The default namespace (Gitea owner).
+    public static let defaultNamespace = "giteaadmin"
+
+    /// Registry host[:port] (`IDPBUILD_REGISTRY` overrides the default).
+    public var registry: String
+    /// Namespace (owner) in the registry.
+    public var namespace: String
+    /// Skip TLS verification for the registry (idpbuilder's self-signed certificate when no CA is known).
+    public var insecureSkipTLSVerify: Bool
+    /// Extra CA file for the registry.
+    public var caFile: String?
+    /// Hosts reached over plain HTTP or unverified TLS.
+    public var insecureRegistries: [String]
+    /// registries.conf to use (default: the containers search order).
+    public var registriesConf: String?
+    /// The image store folder (default: `$XDG_DATA_HOME/idpbuild`).
+    public var storeRoot: String?
+    /// The program run as the build worker (default: this program, `/proc/self/exe`); it must have the hidden
+    /// `build-worker` subcommand (`idpbuild` has).
+    public var workerExecutable: String
+    /// Ask the Kubernetes API for the Gitea credential and CA.
+    public var useKubernetes: Bool
+    /// An explicit registry user (with `password`), else the credential chain.
+    public var username: String?
+    /// The explicit password; sent to the worker on its standard input, never on a command line or in a log.
+    public var password: String?
+
+    /// Makes a config; every field has a default.
+    public init(registry: String? = nil, namespace: String = BuilderConfig.defaultNamespace, insecureSkipTLSVerify: Bool = false,
+                caFile: String? = nil, insecureRegistries: [String] = [], registriesConf: String? = nil, storeRoot: String? = nil,
+                workerExecutable: String = "/proc/self/exe", useKubernetes: Bool = true, username: String? = nil, password: String? = nil,
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.registry = registry ?? environment["IDPBUILD_REGISTRY"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultRegistry
+        self.namespace = namespace
+        self.insecureSkipTLSVerify = insecureSkipTLSVerify
+        self.caFile = caFile
+        self.insecureRegistries = insecureRegistries
+        self.registriesConf = registriesConf
+        self.storeRoot = storeRoot
+        self.workerExecutable = workerExecutable
+        self.useKubernetes = useKubernetes
+        self.username = username
+        self.password = password
+    }
+}

@@ -1,0 +1,237 @@
+import BuildEngine
+import Foundation
+import LayerDiff
+import Sandbox
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options of `idpbuild build` beyond the seed's request.
+public struct BuildExtras: Sendable, Codable, Hashable {
+    /// Creation and file times clamped to these seconds since the epoch (default: `SOURCE_DATE_EPOCH`).
+    public var timestamp: Int64?
+    /// Pull base images even when the store has them.
+    public var pull: Bool
+    /// Layer compression.
+    public var compression: LayerCompression
+    /// Secrets for `RUN --mount=type=secret`: id → file.
+    public var secrets: [String: String]
+
+    /// Makes extras; the timestamp defaults to `SOURCE_DATE_EPOCH` when set.
+    public init(timestamp: Int64? = nil, pull: Bool = false, compression: LayerCompression = .gzip, secrets: [String: String] = [:],
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.timestamp = timestamp ?? environment["SOURCE_DATE_EPOCH"].flatMap { Int64($0) }
+        self.pull = pull
+        self.compression = compression
+        self.secrets = secrets
+    }
+}
+
+/// What the worker reads from its standard input: one JSON line.
+struct WorkerJob: Codable {
+    var options: BuildOptions
+    /// The reference to push to, or nil.
+    var push: String?
+    var config: BuilderConfig
+}
+
+/// The seed plan's builder: builds a Dockerfile into the local store and pushes it, in a worker process (root of a
+/// user namespace when the caller is unprivileged), so a crash or a cancel never takes the caller down. Events stream
+/// from the worker as JSON lines; cancelling the calling task stops the worker within two seconds.
+public struct Builder: Sendable {
+    /// Registry, namespace, TLS, store and worker settings.
+    public var config: BuilderConfig
+
+    /// Makes a builder.
+    public init(config: BuilderConfig = BuilderConfig()) {
+        self.config = config
+    }
+
+    /// Builds and pushes to `REGISTRY/NAMESPACE/NAME:TAG`; never throws: a failure is a response with `success: false`.
+    public func buildAndPush(_ request: BuildRequest, extras: BuildExtras = BuildExtras(),
+                             events: @escaping BuildEventHandler = { _ in }) async -> BuildResponse {
+        await build(request, push: true, extras: extras, events: events)
+    }
+
+    /// Builds (and pushes when `push`), reporting events; a failure is a response with `success: false`.
+    public func build(_ request: BuildRequest, push: Bool, extras: BuildExtras = BuildExtras(),
+                      events: @escaping BuildEventHandler = { _ in }) async -> BuildResponse {
+        var request = request
+        let fullTag = request.fullTag(config: config)
+        do { try request.validate() } catch {
+            return BuildResponse(fullTag: fullTag, success: false, error: "\(error)")
+        }
+        let tag = request.fullTag(config: config)
+        let options = BuildOptions(
+            dockerfilePath: Self.absolute(request.dockerfilePath), contextDirectory: Self.absolute(request.contextDir), tags: [tag],
+            buildArguments: request.buildArgs, target: request.target, platform: request.platform, noCache: request.noCache,
+            pull: extras.pull, timestamp: extras.timestamp, compression: extras.compression, secrets: extras.secrets.mapValues(Self.absolute))
+        var config = self.config
+        config.registriesConf = config.registriesConf.map(Self.absolute)
+        config.caFile = config.caFile.map(Self.absolute)
+        config.storeRoot = config.storeRoot.map(Self.absolute)
+        let job = WorkerJob(options: options, push: push ? tag : nil, config: config)
+        do {
+            let summary = try await runWorker(job, events: events)
+            return BuildResponse(imageID: summary.imageID ?? "", fullTag: tag, success: summary.success, error: summary.error,
+                                 digest: summary.pushedDigest ?? summary.manifestDigest, durationMs: summary.durationMs,
+                                 stepsCached: summary.stepsCached, stepsRun: summary.stepsRun)
+        } catch is CancellationError {
+            return BuildResponse(fullTag: tag, success: false, error: "the build was cancelled; nothing was pushed")
+        } catch {
+            return BuildResponse(fullTag: tag, success: false, error: "\(error)")
+        }
+    }
+
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+
+    /// Starts the worker, feeds it the job, relays its events, and returns its summary.
+    func runWorker(_ job: WorkerJob, events: @escaping BuildEventHandler) async throws -> BuildSummary {
+        var jobLine = try JSONEncoder().encode(job)
+        jobLine.append(0x0a)
+        var input: [Int32] = [0, 0], output: [Int32] = [0, 0], errors: [Int32] = [0, 0]
+        guard pipe(&input) == 0, pipe(&output) == 0, pipe(&errors) == 0 else {
+            throw BuildServiceError.worker(detail: "cannot create pipes: \(String(cString: strerror(errno)))")
+        }
+        for fd in input + output + errors { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let state = WorkerState(stdinWrite: input[1])
+        // Job first: it fits in the pipe buffer for any sane request; the worker reads it before anything else.
+        let written = jobLine.withUnsafeBytes { write(input[1], $0.baseAddress, $0.count) }
+        guard written == jobLine.count else {
+            [input[0], input[1], output[0], output[1], errors[0], errors[1]].forEach { close($0) }
+            throw BuildServiceError.worker(detail: "cannot send the job to the worker")
+        }
+        let stdoutReader = LineReader(fd: output[0]) { line in
+            guard let event = try? JSONDecoder().decode(BuildEvent.self, from: Data(line.utf8)) else { return }
+            if event.kind == .finished, let summary = event.summary { state.finish(summary) }
+            events(event)
+        }
+        let stderrReader = LineReader(fd: errors[0]) { line in state.log(line) }
+        stdoutReader.start()
+        stderrReader.start()
+        let termination: Termination
+        do {
+            termination = try await withTaskCancellationHandler {
+                try await UserNamespace.runWorker(
+                    executable: config.workerExecutable, arguments: [config.workerExecutable, "build-worker"],
+                    environment: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" },
+                    fds: [input[0], output[1], errors[1]], warn: { events(.warning($0)) }, started: { state.started($0) })
+            } onCancel: {
+                state.cancel()
+            }
+        } catch {
+            [input[0], output[1], errors[1]].forEach { close($0) }
+            state.closeInput()
+            stdoutReader.wait()
+            stderrReader.wait()
+            throw BuildServiceError.worker(detail: "\(error)")
+        }
+        [input[0], output[1], errors[1]].forEach { close($0) }
+        state.closeInput()
+        stdoutReader.wait()
+        stderrReader.wait()
+        if state.wasCancelled { throw CancellationError() }
+        if let summary = state.summary { return summary }
+        let tail = state.logTail.suffix(10).joined(separator: "\n")
+        throw BuildServiceError.worker(detail: "it ended with \(termination) and no result\(tail.isEmpty ? "" : "; its last messages:\n" + tail)")
+    }
+}
+
+/// The parent's view of a running worker: its pid, its input (closing it cancels), the result, its log.
+final class WorkerState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pid: pid_t?
+    private var stdinWrite: Int32
+    private var cancelled = false
+    private(set) var summary: BuildSummary?
+    private var lines: [String] = []
+
+    init(stdinWrite: Int32) { self.stdinWrite = stdinWrite }
+
+    func started(_ pid: pid_t) {
+        lock.lock()
+        self.pid = pid
+        let cancelNow = cancelled
+        lock.unlock()
+        if cancelNow { signalWorker() }
+    }
+
+    func finish(_ summary: BuildSummary) { lock.lock(); self.summary = summary; lock.unlock() }
+
+    func log(_ line: String) {
+        lock.lock()
+        lines.append(line)
+        if lines.count > 50 { lines.removeFirst() }
+        lock.unlock()
+    }
+
+    var logTail: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+    var wasCancelled: Bool { lock.lock(); defer { lock.unlock() }; return cancelled }
+
+    func closeInput() {
+        lock.lock()
+        if stdinWrite >= 0 { close(stdinWrite); stdinWrite = -1 }
+        lock.unlock()
+    }
+
+    /// Asks the worker to stop (its input closes and it gets SIGTERM), and kills it if it is still there after 1.5 s.
+    func cancel() {
+        lock.lock()
+        cancelled = true
+        lock.unlock()
+        closeInput()
+        signalWorker()
+    }
+
+    private func signalWorker() {
+        lock.lock()
+        let target = pid
+        lock.unlock()
+        guard let target else { return }
+        kill(target, SIGTERM)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1.5) { [self] in
+            lock.lock()
+            let done = summary != nil
+            lock.unlock()
+            // The worker is our child until we reap it, so the pid cannot have been reused yet.
+            if !done { kill(target, SIGKILL) }
+        }
+    }
+}
+
+/// Reads lines from a descriptor on its own thread until EOF, then closes it.
+final class LineReader: @unchecked Sendable {
+    private let fd: Int32
+    private let handler: @Sendable (String) -> Void
+    private let done = DispatchSemaphore(value: 0)
+
+    init(fd: Int32, handler: @escaping @Sendable (String) -> Void) {
+        self.fd = fd
+        self.handler = handler
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            var pending: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                pending += buffer[0..<n]
+                while let newline = pending.firstIndex(of: 0x0a) {
+                    handler(String(decoding: pending[..<newline], as: UTF8.self))
+                    pending.removeSubrange(...newline)
+                }
+            }
+            if !pending.isEmpty { handler(String(decoding: pending, as: UTF8.self)) }
+            close(fd)
+            done.signal()
+        }
+        thread.start()
+    }
+
+    func wait() { done.wait() }
+}

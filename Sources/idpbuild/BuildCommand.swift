@@ -1,0 +1,288 @@
+import ArgumentParser
+import BuildEngine
+import BuildService
+import Dispatch
+import Foundation
+import LayerDiff
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `idpbuild build`: builds a Dockerfile rootless in a worker process and pushes the image.
+struct BuildCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build",
+        abstract: "Build a Dockerfile rootless into the local store and push it (default: REGISTRY/NAMESPACE/NAME:latest).",
+        discussion: """
+            The build runs in a worker process: as an unprivileged user, root of a user namespace mapped with your \
+            /etc/subuid and /etc/subgid ranges. Progress goes to stderr (a live view on a terminal, plain lines \
+            otherwise); with --json every build event is a JSON line on stdout, the last one {"event":"result",...}. \
+            On success the pushed (or tagged) reference and its digest are printed on stdout.
+            Exit status: 0 built (and pushed), 1 the build or the push failed, 2 bad arguments, 130 interrupted.
+            """)
+
+    @ArgumentParser.Argument(help: "The build context folder.")
+    var context: String = "."
+
+    @Option(name: [.customShort("f"), .customLong("file")], help: "The Dockerfile (default: CONTEXT/Dockerfile).")
+    var file: String?
+
+    @Option(name: [.customShort("t"), .customLong("tag")], help: "NAME[:TAG] under REGISTRY/NAMESPACE, or a full reference (default: the context folder's name, tag latest).")
+    var tag: String?
+
+    @Option(name: .customLong("build-arg"), help: "A build argument KEY=VALUE (repeat); KEY alone takes the value from the environment.")
+    var buildArgs: [String] = []
+
+    @Option(help: "The stage to build (default: the last).")
+    var target: String?
+
+    @Option(help: "linux/ARCH; only this machine's platform is built.")
+    var platform: String?
+
+    @ArgumentParser.Flag(name: .customLong("no-cache"), help: "Run every step instead of reusing the build cache.")
+    var noCache = false
+
+    @ArgumentParser.Flag(name: .customLong("no-push"), help: "Build and tag in the local store only.")
+    var noPush = false
+
+    @ArgumentParser.Flag(help: "Pull base images even when the local store has them.")
+    var pull = false
+
+    @Option(help: "Registry host[:port] (default: IDPBUILD_REGISTRY or gitea.cnoe.localtest.me:8443).")
+    var registry: String?
+
+    @Option(help: "Namespace (Gitea owner) in the registry.")
+    var namespace: String = BuilderConfig.defaultNamespace
+
+    @Option(help: "Set creation and file times to these seconds since the epoch for reproducible images (default: SOURCE_DATE_EPOCH).")
+    var timestamp: Int64?
+
+    @Option(help: "A secret for RUN --mount=type=secret: id=ID,src=FILE (repeat).")
+    var secret: [String] = []
+
+    @Option(help: "Layer compression: gzip (default), zstd or none.")
+    var compression: LayerCompression = .gzip
+
+    @Option(name: .customLong("insecure-registry"), help: "Allow plain HTTP and unverified TLS for this host[:port] (repeat).")
+    var insecureRegistries: [String] = []
+
+    @Option(name: .customLong("ca-file"), help: "A CA certificate file the registry's certificate is checked against.")
+    var caFile: String?
+
+    @Option(name: .customLong("registries-conf"), help: "registries.conf to use (default: the containers search order).")
+    var registriesConf: String?
+
+    @Option(name: .customLong("root"), help: "Image store directory (default: $XDG_DATA_HOME/idpbuild or ~/.local/share/idpbuild).")
+    var root: String?
+
+    @Option(name: .customLong("username"), help: "Registry user name (with --password-stdin); else the credential chain.")
+    var username: String?
+
+    @ArgumentParser.Flag(name: .customLong("password-stdin"), help: "Read the registry password from standard input.")
+    var passwordStdin = false
+
+    @ArgumentParser.Flag(name: .customLong("no-kubernetes"), help: "Do not ask the Kubernetes API for the Gitea credential or CA.")
+    var noKubernetes = false
+
+    @ArgumentParser.Flag(help: "Print build events as JSON lines on stdout.")
+    var json = false
+
+    func validate() throws {
+        if username != nil && !passwordStdin { throw ValidationError("--username needs --password-stdin (passwords are never taken as arguments)") }
+        if passwordStdin && username == nil { throw ValidationError("--password-stdin needs --username") }
+    }
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        var args: [String: String] = [:]
+        for entry in buildArgs {
+            let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            if parts.count == 2 { args[parts[0]] = parts[1] } else if let value = environment[parts[0]] { args[parts[0]] = value }
+        }
+        var secrets: [String: String] = [:]
+        for entry in secret {
+            var fields: [String: String] = [:]
+            for field in entry.split(separator: ",") {
+                let kv = field.split(separator: "=", maxSplits: 1).map(String.init)
+                if kv.count == 2 { fields[kv[0]] = kv[1] }
+            }
+            guard let id = fields["id"], let source = fields["src"] ?? fields["source"] else {
+                throw ValidationError("--secret \(entry): expected id=ID,src=FILE")
+            }
+            secrets[id] = source
+        }
+        let contextPath = URL(fileURLWithPath: context).standardizedFileURL.path
+        let (name, imageTag) = Self.splitTag(tag ?? Self.repositoryName(for: contextPath))
+        let password = passwordStdin ? (readLine(strippingNewline: true) ?? "") : nil
+        let config = BuilderConfig(registry: registry, namespace: namespace, caFile: caFile, insecureRegistries: insecureRegistries,
+                                   registriesConf: registriesConf, storeRoot: root, useKubernetes: !noKubernetes,
+                                   username: username, password: password)
+        let request = BuildRequest(dockerfilePath: file ?? contextPath + "/Dockerfile", contextDir: contextPath, imageName: name,
+                                   imageTag: imageTag, buildArgs: args, target: target, platform: platform, noCache: noCache)
+        let extras = BuildExtras(timestamp: timestamp, pull: pull, compression: compression, secrets: secrets)
+        let renderer = BuildRenderer(json: json)
+        let builder = Builder(config: config)
+        let task = Task { await builder.build(request, push: !noPush, extras: extras, events: renderer.render) }
+        let interruption = BuildInterruption(task: task)
+        let response = await task.value
+        renderer.finish(response)
+        if let signal = interruption.received { throw ExitCode(128 + signal) }
+        if !response.success { throw ExitCode(1) }
+    }
+
+    /// `NAME[:TAG]` → (NAME, TAG); a `:` before the last `/` belongs to a registry port.
+    static func splitTag(_ text: String) -> (String, String) {
+        guard let colon = text.lastIndex(of: ":"), !text[colon...].contains("/") else { return (text, "latest") }
+        return (String(text[..<colon]), String(text[text.index(after: colon)...]))
+    }
+
+    /// The context folder's name made a valid lowercase repository name.
+    static func repositoryName(for path: String) -> String {
+        let base = (path as NSString).lastPathComponent.lowercased()
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+        var name = String(base.map { allowed.contains($0) ? $0 : "-" })
+        while let first = name.first, !first.isLetter && !first.isNumber { name.removeFirst() }
+        return name.isEmpty ? "image" : name
+    }
+}
+
+/// The hidden worker entry point `idpbuild build-worker` (started by `Builder`, reads its job on stdin).
+struct BuildWorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "build-worker", abstract: "Internal: the build worker process.",
+                                                    shouldDisplay: false)
+
+    func run() async throws {
+        let status = await BuildWorker.run()
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+/// Turns Ctrl-C, SIGTERM and SIGHUP into cancelling the build (the worker stops and cleans up).
+final class BuildInterruption: @unchecked Sendable {
+    private let lock = NSLock()
+    private var signal: Int32?
+    private var sources: [any DispatchSourceSignal] = []
+
+    init(task: Task<BuildResponse, Never>) {
+        for number in [SIGINT, SIGTERM, SIGHUP] {
+            Glibc.signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler { [weak self] in
+                self?.record(number)
+                task.cancel()
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    private func record(_ number: Int32) {
+        lock.lock()
+        defer { lock.unlock() }
+        if signal == nil { signal = number }
+    }
+
+    var received: Int32? {
+        lock.lock()
+        defer { lock.unlock() }
+        return signal
+    }
+}
+
+/// Renders build events: a live step line on a terminal, plain lines otherwise, JSON lines with --json.
+final class BuildRenderer: @unchecked Sendable {
+    private let json: Bool
+    private let terminal = isatty(STDERR_FILENO) == 1
+    private let lock = NSLock()
+    private var pulled: [String: (Int64, Int64)] = [:]
+    private var lastDraw = Date.distantPast
+    private var status = ""
+    private var cachedCount = 0
+    private var transfer = ""
+    private let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    init(json: Bool) { self.json = json }
+
+    var render: BuildEventHandler { { [self] event in handle(event) } }
+
+    private func handle(_ event: BuildEvent) {
+        lock.lock()
+        defer { lock.unlock() }
+        if json {
+            if let data = try? encoder.encode(event) { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
+            return
+        }
+        let prefix = event.step.map { "#\($0)" } ?? "#-"
+        switch event.kind {
+        case .stepStarted:
+            transfer = ""
+            pulled.removeAll()
+            status = "[\(event.step ?? 0)/\(event.totalSteps ?? 0)] \(event.instruction ?? "")"
+            line("\(prefix) [\(event.stage ?? "")] \(event.instruction ?? "")")
+        case .stepCached:
+            cachedCount += 1
+            line("\(prefix) CACHED")
+        case .stepDone:
+            if let ms = event.durationMs, ms >= 50 { line("\(prefix) DONE \(String(format: "%.1f", Double(ms) / 1000))s") }
+        case .output:
+            line("\(prefix) \(event.line ?? "")")
+        case .bytes:
+            let key = event.message ?? ""
+            pulled[key] = (event.bytes ?? 0, event.totalBytes ?? 0)
+            let done = pulled.values.reduce(0) { $0 + $1.0 }, total = pulled.values.reduce(0) { $0 + $1.1 }
+            let text = "\(event.phase ?? "transfer") \(CommandOutput.size(done)) / \(CommandOutput.size(total))"
+            if terminal {
+                transfer = text
+                if Date().timeIntervalSince(lastDraw) > 0.1 { drawStatus() }
+            } else if let bytes = event.bytes, let total = event.totalBytes, bytes == total, total > 0 {
+                line("\(event.phase ?? "transfer") \(String(key.dropFirst(7).prefix(12))) \(CommandOutput.size(total))")
+            }
+        case .stepFailed:
+            if let tail = event.tail, !tail.isEmpty {
+                line("\(prefix) failed with exit code \(event.exitCode ?? -1); last output:")
+                tail.forEach { line("  \($0)") }
+            }
+        case .warning:
+            line("warning: \(event.message ?? "")")
+        case .finished:
+            break
+        }
+    }
+
+    private func line(_ text: String) {
+        if terminal { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+        if terminal { drawStatus() }
+    }
+
+    /// The live bottom line on a terminal: the current step, cache hits so far, bytes moved.
+    private func drawStatus() {
+        lastDraw = Date()
+        var text = status
+        if cachedCount > 0 { text += "  (\(cachedCount) cached)" }
+        if !transfer.isEmpty { text += "  " + transfer }
+        let columns = Int(ProcessInfo.processInfo.environment["COLUMNS"] ?? "") ?? 100
+        if text.count > columns - 1 { text = String(text.prefix(columns - 2)) + "…" }
+        FileHandle.standardError.write(Data("\r\u{1b}[K\u{1b}[1m\(text)\u{1b}[0m".utf8))
+    }
+
+    func finish(_ response: BuildResponse) {
+        lock.lock()
+        defer { lock.unlock() }
+        if terminal { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
+        if json {
+            struct Result: Encodable { var event = "result"; var response: BuildResponse }
+            if let data = try? encoder.encode(Result(response: response)) { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
+        } else if response.success {
+            FileHandle.standardError.write(Data("built \(response.fullTag) in \(String(format: "%.1f", Double(response.durationMs) / 1000))s (\(response.stepsCached) cached, \(response.stepsRun) run)\n".utf8))
+            FileHandle.standardOutput.write(Data("\(response.fullTag) \(response.digest ?? "")\n".utf8))
+        }
+        if !response.success {
+            FileHandle.standardError.write(Data("error: \(response.error ?? "the build failed")\n".utf8))
+        }
+    }
+}

@@ -1,0 +1,142 @@
+import BuildEngine
+import Foundation
+import ImageStore
+import ImageTransfer
+import OCI
+import Registry
+import RegistriesConf
+import Sandbox
+import SandboxTestSupport
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real build setting: Debian's docker-registry on 127.0.0.1 holding a busybox image (every applet linked,
+/// /etc/passwd and /etc/group) as `mirror/library/alpine:3.19`, a registries.conf that sends docker.io there (so
+/// `FROM alpine:3.19` never leaves the machine), and an empty store. `stop()` removes all of it.
+final class BuildEnvironment: @unchecked Sendable {
+    let directory: String
+    let registry: DockerRegistry
+    let registriesConf: String
+    let registries: RegistriesConfiguration
+    let store: ImageStore
+
+    init(_ label: String) async throws {
+        var template = Array("/tmp/idpbuild-build-\(label)-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { throw TestFailure("mkdtemp failed") }
+        directory = String(cString: made)
+        chmod(directory, 0o755)
+        registry = try await DockerRegistry(directory: directory + "/registry")
+        do {
+            try await Self.pushBase(to: registry.host, in: directory + "/base")
+            registriesConf = directory + "/registries.conf"
+            let text = """
+            [[registry]]
+            prefix = "docker.io"
+            location = "\(registry.host)/upstream"
+            insecure = true
+            [[registry.mirror]]
+            location = "\(registry.host)/mirror"
+            insecure = true
+            """
+            try Data(text.utf8).write(to: URL(fileURLWithPath: registriesConf))
+            registries = try RegistriesConfiguration.parse(text, path: registriesConf)
+            store = try ImageStore(root: directory + "/store")
+        } catch {
+            registry.stop()
+            removeTreeAsNamespaceRoot(directory)
+            throw error
+        }
+    }
+
+    /// An engine over the store that pulls through the mirror.
+    func engine() -> BuildEngine {
+        BuildEngine(store: store, transfer: ImageTransfer(store: store, access: RegistryAccess(registries: registries)))
+    }
+
+    /// Options for a fixture under Fixtures/build (or a given folder).
+    func options(_ fixture: String, dockerfile: String = "Dockerfile", context: String? = nil, tag: String = "example.test/image:latest",
+                 buildArguments: [String: String] = [:], target: String? = nil, noCache: Bool = false, timestamp: Int64? = nil,
+                 secrets: [String: String] = [:]) -> BuildOptions {
+        let folder = fixture.hasPrefix("/") ? fixture : fixturesDirectory + "/build/" + fixture
+        return BuildOptions(dockerfilePath: dockerfile.hasPrefix("/") ? dockerfile : folder + "/" + dockerfile, contextDirectory: context.map { folder + "/" + $0 } ?? folder,
+                            tags: [tag], buildArguments: buildArguments, target: target, noCache: noCache, timestamp: timestamp,
+                            secrets: secrets)
+    }
+
+    /// Unpacks the image tagged `tag` into a fresh folder (layers applied in order) and returns it.
+    func unpack(_ tag: String) throws -> String {
+        let image = try store.image(tag)
+        let root = directory + "/unpacked-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        for layer in image.manifest.layers {
+            try LayerUnpacker.unpack(archive: store.blobPath(layer.digest), into: root)
+        }
+        return root
+    }
+
+    /// Leftovers of steps in the store's layers folder (temporary trees, overlay work dirs).
+    func leftovers() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: store.root + "/layers")) ?? []).filter { $0.hasPrefix(".") }
+            + ((try? FileManager.default.contentsOfDirectory(atPath: store.root + "/tmp")) ?? [])
+    }
+
+    func stop() {
+        registry.stop()
+        removeTreeAsNamespaceRoot(directory)
+    }
+
+    /// Builds the base image from Debian's busybox-static and pushes it to the registry.
+    static func pushBase(to host: String, in directory: String) async throws {
+        let rootfs = directory + "/rootfs"
+        try makeBusyboxRootfs(in: rootfs)
+        try TestSupport.check(["tar", "--numeric-owner", "--owner=0", "--group=0", "--sort=name", "--mtime=@0",
+                               "-C", rootfs, "-cf", directory + "/layer.tar", "."])
+        try TestSupport.check(["sh", "-c", "gzip -1 -n -c '\(directory)/layer.tar' > '\(directory)/layer.tar.gz'"])
+        let diffID = try TestImage.digestOfFile(directory + "/layer.tar")
+        let layerPath = directory + "/layer.tar.gz"
+        let size = Int64(try FileManager.default.attributesOfItem(atPath: layerPath)[.size] as! Int)
+        let layer = Descriptor(mediaType: MediaType.ociLayerGzip, digest: try TestImage.digestOfFile(layerPath), size: size)
+        var container = ContainerConfig()
+        container.Env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
+        container.Cmd = ["/bin/sh"]
+        let config = ImageConfig(created: "1970-01-01T00:00:00Z", architecture: Platform.current.architecture, os: "linux",
+                                 config: container, rootfs: RootFS(diffIDs: [diffID]),
+                                 history: [History(created: "1970-01-01T00:00:00Z", createdBy: "busybox-static from Debian")])
+        let configBytes = try CanonicalJSON.encode(config)
+        try Data(configBytes).write(to: URL(fileURLWithPath: directory + "/config.json"))
+        let configDescriptor = Descriptor(mediaType: MediaType.ociConfig, digest: Digest.sha256(of: configBytes), size: Int64(configBytes.count))
+        let manifest = try CanonicalJSON.encode(ImageManifest(config: configDescriptor, layers: [layer]))
+        let client = RegistryClient(endpoint: RegistryEndpoint(host: host, insecure: true))
+        try await client.uploadBlob(repository: "mirror/library/alpine", descriptor: layer, from: layerPath)
+        try await client.uploadBlob(repository: "mirror/library/alpine", descriptor: configDescriptor, from: directory + "/config.json")
+        try await client.putManifest(repository: "mirror/library/alpine", reference: "3.19", bytes: manifest, mediaType: MediaType.ociManifest)
+    }
+}
+
+/// Collects build events from any thread.
+final class EventRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [BuildEvent] = []
+    var handler: BuildEventHandler { { [self] event in lock.lock(); items.append(event); lock.unlock() } }
+    var all: [BuildEvent] { lock.lock(); defer { lock.unlock() }; return items }
+}
+
+/// Reads a file's text, or "" when it is missing.
+func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+/// `lstat` of a path, or nil.
+func status(_ path: String) -> stat? {
+    var st = stat()
+    return lstat(path, &st) == 0 ? st : nil
+}
+
+/// The idpbuild executable built next to the test bundle.
+let idpbuildExecutable: String = {
+    let bundle = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    return URL(fileURLWithPath: bundle).deletingLastPathComponent().appendingPathComponent("idpbuild").path
+}()
+
+/// Whether this test process is root (the engine runs in-process only as root; unprivileged runs use the worker).
+let runningAsRoot = geteuid() == 0
