@@ -21,6 +21,8 @@ let package = Package(
                        providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
+                       providers: [.apt(["libsystemd-dev"])]),
 
         // Dockerfiles: syntax, then checks (which validate image references with OCI's parser).
         .target(name: "DockerfileSyntax"),
@@ -44,6 +46,11 @@ let package = Package(
         .target(name: "CSandbox"),
         .target(name: "Sandbox", dependencies: ["CSandbox"]),
         .target(name: "LayerDiff", dependencies: ["CArchive", .product(name: "Crypto", package: "swift-crypto")]),
+
+        // The desktop's service manager: build limits (the engine's own cgroup, or a systemd scope behind the same
+        // interface), then libsystemd (sd_notify, socket activation, journald, the user manager over D-Bus).
+        .target(name: "ResourceLimits"),
+        .target(name: "Systemd", dependencies: ["CSystemd", "ResourceLimits"]),
 
         // Builds: the engine executes a Dockerfile into the store; the service runs it in a worker process and pushes.
         .target(name: "BuildEngine", dependencies: ["DockerfileSyntax", "DockerfileCheck", "OCI", "HTTP", "ImageStore", "ImageTransfer",
@@ -92,6 +99,8 @@ let package = Package(
         .testTarget(name: "BuildEngineTests", dependencies: ["BuildEngine", "BuildService", "ImageStore", "ImageTransfer", "OCI", "Registry",
                                                             "RegistriesConf", "Sandbox", "LayerDiff", "DockerfileSyntax", "TestSupport",
                                                             "SandboxTestSupport"]),
+        .testTarget(name: "ResourceLimitsTests", dependencies: ["ResourceLimits"]),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "ResourceLimits"]),
         .testTarget(name: "LayerDiffTests", dependencies: ["LayerDiff", "CArchive", "SandboxTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     ]
 )
