@@ -30,7 +30,9 @@ let package = Package(
 
         // Editors: JSON-RPC framing and connection, then the language server.
         .target(name: "JSONRPC"),
-        .target(name: "LanguageServer", dependencies: ["JSONRPC", "DockerfileSyntax", "DockerfileCheck"]),
+        .target(name: "LanguageServer", dependencies: ["JSONRPC", "DockerfileSyntax", "DockerfileCheck", "ResourceLimits"]),
+        // The shared server: sessions on unix and loopback TCP sockets, and the stdio bridge to them.
+        .target(name: "LanguageServerHost", dependencies: ["LanguageServer", "JSONRPC"]),
 
         // Images: OCI types, HTTP on libcurl, the distribution protocol, credentials, registries.conf, the store.
         .target(name: "OCI", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
@@ -51,19 +53,20 @@ let package = Package(
         // interface), then libsystemd (sd_notify, socket activation, journald, the user manager over D-Bus).
         .target(name: "ResourceLimits"),
         .target(name: "Systemd", dependencies: ["CSystemd", "ResourceLimits"]),
+        .target(name: "BuildLog", dependencies: ["BuildEngine", "Systemd"]),
 
         // Builds: the engine executes a Dockerfile into the store; the service runs it in a worker process and pushes.
         .target(name: "BuildEngine", dependencies: ["DockerfileSyntax", "DockerfileCheck", "OCI", "HTTP", "ImageStore", "ImageTransfer",
                                                     "Sandbox", "LayerDiff"]),
         .target(name: "BuildService", dependencies: ["BuildEngine", "ImageTransfer", "ImageStore", "OCI", "Registry", "RegistriesConf",
-                                                     "Credentials", "HTTP", "Sandbox", "DockerfileSyntax"]),
+                                                     "Credentials", "HTTP", "Sandbox", "DockerfileSyntax", "ResourceLimits", "Systemd"]),
 
         .executableTarget(
             name: "idpbuild",
             dependencies: [
                 "DockerfileSyntax", "DockerfileCheck", "JSONRPC", "LanguageServer",
                 "OCI", "HTTP", "Registry", "ImageStore", "ImageTransfer", "RegistriesConf", "Credentials",
-                "Sandbox", "LayerDiff", "BuildEngine", "BuildService",
+                "Sandbox", "LayerDiff", "BuildEngine", "BuildService", "ResourceLimits", "Systemd", "BuildLog", "LanguageServerHost",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -101,6 +104,7 @@ let package = Package(
                                                             "SandboxTestSupport"]),
         .testTarget(name: "ResourceLimitsTests", dependencies: ["ResourceLimits"]),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", "ResourceLimits"]),
+        .testTarget(name: "BuildLogTests", dependencies: ["BuildLog", "BuildEngine", "Systemd", "DockerfileSyntax"]),
         .testTarget(name: "LayerDiffTests", dependencies: ["LayerDiff", "CArchive", "SandboxTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     ]
 )

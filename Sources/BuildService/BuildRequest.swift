@@ -1,4 +1,5 @@
 import Foundation
+import ResourceLimits
 
 /// Why a request or the build service failed before a build could start.
 public enum BuildServiceError: Error, Sendable, CustomStringConvertible {
@@ -6,12 +7,15 @@ public enum BuildServiceError: Error, Sendable, CustomStringConvertible {
     case invalidRequest(field: String, detail: String)
     /// The worker process could not be started or died without answering.
     case worker(detail: String)
+    /// The resource limits could not be put in place.
+    case limits(ResourceLimitsError)
 
     /// A sentence a person can act on.
     public var description: String {
         switch self {
         case let .invalidRequest(field, detail): return "invalid build request: \(field) \(detail)"
         case .worker(let detail): return "the build worker failed: \(detail)"
+        case .limits(let error): return error.description
         }
     }
 }

@@ -1,6 +1,7 @@
 import BuildEngine
 import Foundation
 import LayerDiff
+import ResourceLimits
 import Sandbox
 #if canImport(Glibc)
 import Glibc
@@ -16,14 +17,17 @@ public struct BuildExtras: Sendable, Codable, Hashable {
     public var compression: LayerCompression
     /// Secrets for `RUN --mount=type=secret`: id → file.
     public var secrets: [String: String]
+    /// Memory, CPU and process limits for the worker and everything it starts (see `BuildLimits`).
+    public var limits: ResourceLimits
 
     /// Makes extras; the timestamp defaults to `SOURCE_DATE_EPOCH` when set.
     public init(timestamp: Int64? = nil, pull: Bool = false, compression: LayerCompression = .gzip, secrets: [String: String] = [:],
-                environment: [String: String] = ProcessInfo.processInfo.environment) {
+                limits: ResourceLimits = ResourceLimits(), environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.timestamp = timestamp ?? environment["SOURCE_DATE_EPOCH"].flatMap { Int64($0) }
         self.pull = pull
         self.compression = compression
         self.secrets = secrets
+        self.limits = limits
     }
 }
 
@@ -71,8 +75,18 @@ public struct Builder: Sendable {
         config.caFile = config.caFile.map(Self.absolute)
         config.storeRoot = config.storeRoot.map(Self.absolute)
         let job = WorkerJob(options: options, push: push ? tag : nil, config: config)
+        let group: (any LimitedGroup)?
         do {
-            let summary = try await runWorker(job, events: events)
+            let made = try BuildLimits.makeGroup(for: extras.limits, name: "idpbuild-build-\(getpid())-\(Self.nextGroupNumber())",
+                                                 description: "idpbuild build \(tag)")
+            group = made.group
+            if let notice = made.notice { events(.warning(notice)) }
+        } catch {
+            return BuildResponse(fullTag: tag, success: false, error: error.description)
+        }
+        defer { group?.remove() }
+        do {
+            let summary = try await runWorker(job, limits: group, events: events)
             return BuildResponse(imageID: summary.imageID ?? "", fullTag: tag, success: summary.success, error: summary.error,
                                  digest: summary.pushedDigest ?? summary.manifestDigest, durationMs: summary.durationMs,
                                  stepsCached: summary.stepsCached, stepsRun: summary.stepsRun)
@@ -83,28 +97,39 @@ public struct Builder: Sendable {
         }
     }
 
+    private static let groupCounter = GroupCounter()
+
+    static func nextGroupNumber() -> Int { groupCounter.next() }
+
     static func absolute(_ path: String) -> String {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
-    /// Starts the worker, feeds it the job, relays its events, and returns its summary.
-    func runWorker(_ job: WorkerJob, events: @escaping BuildEventHandler) async throws -> BuildSummary {
-        var jobLine = try JSONEncoder().encode(job)
-        jobLine.append(0x0a)
+    /// Starts the worker, puts it into the limited group (before it reads its job, so nothing it starts escapes the
+    /// limits), feeds it the job, relays its events, and returns its summary.
+    func runWorker(_ job: WorkerJob, limits group: (any LimitedGroup)? = nil, events: @escaping BuildEventHandler) async throws -> BuildSummary {
+        var encoded = try JSONEncoder().encode(job)
+        encoded.append(0x0a)
+        let jobLine = encoded
         var input: [Int32] = [0, 0], output: [Int32] = [0, 0], errors: [Int32] = [0, 0]
         guard pipe(&input) == 0, pipe(&output) == 0, pipe(&errors) == 0 else {
             throw BuildServiceError.worker(detail: "cannot create pipes: \(String(cString: strerror(errno)))")
         }
         for fd in input + output + errors { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let state = WorkerState(stdinWrite: input[1])
-        // Job first: it fits in the pipe buffer for any sane request; the worker reads it before anything else.
-        let written = jobLine.withUnsafeBytes { write(input[1], $0.baseAddress, $0.count) }
-        guard written == jobLine.count else {
-            [input[0], input[1], output[0], output[1], errors[0], errors[1]].forEach { close($0) }
-            throw BuildServiceError.worker(detail: "cannot send the job to the worker")
-        }
         let stdoutReader = LineReader(fd: output[0]) { line in
-            guard let event = try? JSONDecoder().decode(BuildEvent.self, from: Data(line.utf8)) else { return }
+            guard var event = try? JSONDecoder().decode(BuildEvent.self, from: Data(line.utf8)) else { return }
+            // A step the kernel's OOM killer ended looks like any SIGKILL from inside: the group's counter tells.
+            if let group, event.kind == .stepFailed || (event.kind == .finished && event.summary?.success == false),
+               group.outOfMemoryKills() > 0 {
+                if event.kind == .stepFailed {
+                    event.message = BuildLimits.outOfMemory(event.message, limits: group.limits)
+                    state.recordOutOfMemory(event.message)
+                } else {
+                    let previous = event.summary?.error
+                    event.summary?.error = state.outOfMemoryMessage ?? BuildLimits.outOfMemory(previous, limits: group.limits)
+                }
+            }
             if event.kind == .finished, let summary = event.summary { state.finish(summary) }
             events(event)
         }
@@ -117,7 +142,19 @@ public struct Builder: Sendable {
                 try await UserNamespace.runWorker(
                     executable: config.workerExecutable, arguments: [config.workerExecutable, "build-worker"],
                     environment: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" },
-                    fds: [input[0], output[1], errors[1]], warn: { events(.warning($0)) }, started: { state.started($0) })
+                    fds: [input[0], output[1], errors[1]], warn: { events(.warning($0)) },
+                    started: { pid in
+                        // Into the limits first, then the job: the worker does nothing before it has read its job.
+                        do throws(ResourceLimitsError) {
+                            try group?.add(pid)
+                        } catch {
+                            state.refuse(error)
+                            kill(pid, SIGKILL)
+                            return
+                        }
+                        state.started(pid)
+                        if !state.send(jobLine) { kill(pid, SIGKILL) }
+                    })
             } onCancel: {
                 state.cancel()
             }
@@ -130,12 +167,31 @@ public struct Builder: Sendable {
         }
         [input[0], output[1], errors[1]].forEach { close($0) }
         state.closeInput()
+        // Cancel and a worker that died leave its children (RUN's supervisor) to the group: end them all.
+        if state.wasCancelled || state.summary == nil { group?.killAll() }
         stdoutReader.wait()
         stderrReader.wait()
+        if let refusal = state.refusal { throw BuildServiceError.limits(refusal) }
         if state.wasCancelled { throw CancellationError() }
         if let summary = state.summary { return summary }
+        if let group, group.outOfMemoryKills() > 0 {
+            throw BuildServiceError.worker(detail: BuildLimits.outOfMemory("the build worker", limits: group.limits))
+        }
         let tail = state.logTail.suffix(10).joined(separator: "\n")
         throw BuildServiceError.worker(detail: "it ended with \(termination) and no result\(tail.isEmpty ? "" : "; its last messages:\n" + tail)")
+    }
+}
+
+/// Numbers the limited groups of one process.
+final class GroupCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+
+    func next() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        value += 1
+        return value
     }
 }
 
@@ -159,6 +215,29 @@ final class WorkerState: @unchecked Sendable {
     }
 
     func finish(_ summary: BuildSummary) { lock.lock(); self.summary = summary; lock.unlock() }
+
+    private(set) var refusal: ResourceLimitsError? {
+        get { lock.withLock { storedRefusal } }
+        set { lock.withLock { storedRefusal = newValue } }
+    }
+    private var storedRefusal: ResourceLimitsError?
+    private var storedOutOfMemory: String?
+
+    /// The limits refused the worker: it is killed before it gets its job.
+    func refuse(_ error: ResourceLimitsError) { refusal = error }
+
+    /// The first out-of-memory step message, reused for the build's error.
+    func recordOutOfMemory(_ message: String?) { lock.withLock { if storedOutOfMemory == nil { storedOutOfMemory = message } } }
+
+    var outOfMemoryMessage: String? { lock.withLock { storedOutOfMemory } }
+
+    /// Writes the job line (it fits in the pipe buffer for any sane request); false when the pipe refused it.
+    func send(_ line: Data) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard stdinWrite >= 0 else { return false }
+        return line.withUnsafeBytes { write(stdinWrite, $0.baseAddress, $0.count) } == line.count
+    }
 
     func log(_ line: String) {
         lock.lock()

@@ -1,9 +1,12 @@
 import ArgumentParser
 import BuildEngine
+import BuildLog
 import BuildService
 import Dispatch
 import Foundation
 import LayerDiff
+import ResourceLimits
+import Systemd
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,7 +20,10 @@ struct BuildCommand: AsyncParsableCommand {
             The build runs in a worker process: as an unprivileged user, root of a user namespace mapped with your \
             /etc/subuid and /etc/subgid ranges. Progress goes to stderr (a live view on a terminal, plain lines \
             otherwise); with --json every build event is a JSON line on stdout, the last one {"event":"result",...}. \
-            On success the pushed (or tagged) reference and its digest are printed on stdout.
+            On success the pushed (or tagged) reference and its digest are printed on stdout. \
+            Under systemd (JOURNAL_STREAM names stderr) or with --log journald, the step log goes to the journal as \
+            structured entries instead (journalctl IDPBUILD_IMAGE=REFERENCE). --memory, --cpus and --pids-limit hold \
+            the build to limits through a systemd user scope, or a cgroup when run as root (idpbuild info says which).
             Exit status: 0 built (and pushed), 1 the build or the push failed, 2 bad arguments, 130 interrupted.
             """)
 
@@ -87,7 +93,24 @@ struct BuildCommand: AsyncParsableCommand {
     @ArgumentParser.Flag(help: "Print build events as JSON lines on stdout.")
     var json = false
 
+    @Option(help: "Where the step log goes: auto (the journal under systemd, else stderr), stderr or journald.")
+    var log: LogDestination = .auto
+
+    @Option(help: ArgumentHelp("Memory limit for the build, e.g. 512m or 2g.", valueName: "SIZE"))
+    var memory: String?
+
+    @Option(help: ArgumentHelp("CPU limit for the build, e.g. 1.5.", valueName: "CPUS"))
+    var cpus: String?
+
+    @Option(name: .customLong("pids-limit"), help: ArgumentHelp("Process limit for the build.", valueName: "N"))
+    var pidsLimit: String?
+
     func validate() throws {
+        do {
+            _ = try ResourceLimits.parse(memory: memory, cpus: cpus, pids: pidsLimit)
+        } catch {
+            throw ValidationError(error.description)
+        }
         if username != nil && !passwordStdin { throw ValidationError("--username needs --password-stdin (passwords are never taken as arguments)") }
         if passwordStdin && username == nil { throw ValidationError("--password-stdin needs --username") }
     }
@@ -119,13 +142,28 @@ struct BuildCommand: AsyncParsableCommand {
                                    username: username, password: password)
         let request = BuildRequest(dockerfilePath: file ?? contextPath + "/Dockerfile", contextDir: contextPath, imageName: name,
                                    imageTag: imageTag, buildArgs: args, target: target, platform: platform, noCache: noCache)
-        let extras = BuildExtras(timestamp: timestamp, pull: pull, compression: compression, secrets: secrets)
-        let renderer = BuildRenderer(json: json)
+        let limits = try ResourceLimits.parse(memory: memory, cpus: cpus, pids: pidsLimit)
+        let extras = BuildExtras(timestamp: timestamp, pull: pull, compression: compression, secrets: secrets, limits: limits)
+        let destination = log.resolved(environment: environment)
+        var journal: BuildJournal?
+        if destination == .journald {
+            if log == .journald, let problem = LogDestination.journaldProblem() {
+                FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
+            }
+            // Secret values never reach the journal: the --secret files' contents and the password are masked.
+            let values = secrets.values.compactMap { path -> String? in
+                guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size <= 1 << 16 else { return nil }
+                return try? String(contentsOfFile: path, encoding: .utf8)
+            } + (password.map { [$0] } ?? [])
+            journal = BuildJournal(image: request.fullTag(config: config), dockerfile: request.dockerfilePath,
+                                   redactor: SecretRedactor(secrets: values))
+        }
+        let renderer = BuildRenderer(json: json, journal: journal)
         let builder = Builder(config: config)
         let task = Task { await builder.build(request, push: !noPush, extras: extras, events: renderer.render) }
         let interruption = BuildInterruption(task: task)
         let response = await task.value
-        renderer.finish(response)
+        renderer.finish(response, errorToStandardError: !Journal.isConnected(environment: environment))
         if let signal = interruption.received { throw ExitCode(128 + signal) }
         if !response.success { throw ExitCode(1) }
     }
@@ -145,6 +183,8 @@ struct BuildCommand: AsyncParsableCommand {
         return name.isEmpty ? "image" : name
     }
 }
+
+extension LogDestination: ExpressibleByArgument {}
 
 /// The hidden worker entry point `idpbuild build-worker` (started by `Builder`, reads its job on stdin).
 struct BuildWorkerCommand: AsyncParsableCommand {
@@ -189,10 +229,12 @@ final class BuildInterruption: @unchecked Sendable {
     }
 }
 
-/// Renders build events: a live step line on a terminal, plain lines otherwise, JSON lines with --json.
+/// Renders build events: a live step line on a terminal, plain lines otherwise, JSON lines with --json, journal
+/// entries when the log goes to journald.
 final class BuildRenderer: @unchecked Sendable {
     private let json: Bool
-    private let terminal = isatty(STDERR_FILENO) == 1
+    private let journal: BuildJournal?
+    private let terminal: Bool
     private let lock = NSLock()
     private var pulled: [String: (Int64, Int64)] = [:]
     private var lastDraw = Date.distantPast
@@ -205,11 +247,19 @@ final class BuildRenderer: @unchecked Sendable {
         return encoder
     }()
 
-    init(json: Bool) { self.json = json }
+    init(json: Bool, journal: BuildJournal? = nil) {
+        self.json = json
+        self.journal = journal
+        terminal = journal == nil && isatty(STDERR_FILENO) == 1
+    }
 
     var render: BuildEventHandler { { [self] event in handle(event) } }
 
     private func handle(_ event: BuildEvent) {
+        if let journal, !json {
+            journal.record(event)
+            return
+        }
         lock.lock()
         defer { lock.unlock() }
         if json {
@@ -270,10 +320,22 @@ final class BuildRenderer: @unchecked Sendable {
         FileHandle.standardError.write(Data("\r\u{1b}[K\u{1b}[1m\(text)\u{1b}[0m".utf8))
     }
 
-    func finish(_ response: BuildResponse) {
+    /// Prints the result; a failure also goes to stderr unless stderr is the journal (which has it already).
+    func finish(_ response: BuildResponse, errorToStandardError: Bool = true) {
         lock.lock()
         defer { lock.unlock() }
         if terminal { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
+        if let journal, !json {
+            if let failure = journal.sendFailure {
+                FileHandle.standardError.write(Data("warning: \(failure.count) log entries did not reach the journal: \(failure.error)\n".utf8))
+            }
+            if response.success {
+                FileHandle.standardOutput.write(Data("\(response.fullTag) \(response.digest ?? "")\n".utf8))
+            } else if errorToStandardError {
+                FileHandle.standardError.write(Data("error: \(response.error ?? "the build failed")\n".utf8))
+            }
+            return
+        }
         if json {
             struct Result: Encodable { var event = "result"; var response: BuildResponse }
             if let data = try? encoder.encode(Result(response: response)) { FileHandle.standardOutput.write(data + Data("\n".utf8)) }

@@ -32,14 +32,17 @@ public final class LanguageServer: MessageHandler {
         public var log: ServerLog
         /// The largest message accepted, in bytes.
         public var maximumMessageSize: Int
+        /// What this session shares with the other sessions of the process (one per process).
+        public var shared: SharedServerState
 
         /// Creates options.
         public init(version: String, commands: [any ServerCommand] = [], log: ServerLog = ServerLog(),
-                    maximumMessageSize: Int = 16 << 20) {
+                    maximumMessageSize: Int = 16 << 20, shared: SharedServerState = SharedServerState()) {
             self.version = version
             self.commands = commands
             self.log = log
             self.maximumMessageSize = maximumMessageSize
+            self.shared = shared
         }
     }
 
@@ -51,6 +54,7 @@ public final class LanguageServer: MessageHandler {
     private let scheduler: DiagnosticsScheduler
     private let progress = ProgressRegistry()
     private let commands: [String: any ServerCommand]
+    private let sessionNumber = LockedValue<Int?>(nil)
 
     /// Creates a server reading `input` and writing `output` (file descriptors; stdout only ever gets messages).
     public init(input: Int32, output: Int32, options: Options) {
@@ -72,7 +76,10 @@ public final class LanguageServer: MessageHandler {
 
     /// Serves until `exit` or the end of input; returns the process exit status (0 after `shutdown`, else 1).
     public func run() async -> Int32 {
+        let number = await options.shared.sessions.open()
+        sessionNumber.withLock { $0 = number }
         let reason = await connection.run(self)
+        await options.shared.sessions.close(number)
         switch reason {
         case .endOfInput, .closed: options.log.log(.debug, "connection ended: \(reason)")
         case .endOfInputInsideMessage: options.log.log(.warning, "the client went away in the middle of a message")
@@ -142,6 +149,9 @@ public final class LanguageServer: MessageHandler {
         pendingProblems.withLock { $0 = problems }
         let client = params.clientInfo.map { "\($0.name) \($0.version ?? "")" } ?? "an unnamed client"
         options.log.log(.info, "initialized by \(client), positions in \(encoding.rawValue)")
+        if let number = sessionNumber.withLock({ $0 }) {
+            await options.shared.sessions.initialized(number, client: client.trimmingCharacters(in: .whitespaces))
+        }
         let result = InitializeResult(capabilities: capabilities(encoding: encoding),
                                       serverInfo: .init(name: "idpbuild", version: options.version))
         do {

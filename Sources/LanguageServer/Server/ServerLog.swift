@@ -19,22 +19,27 @@ public struct ServerLog: Sendable {
 
     /// The most detailed level written.
     public let level: Level
-    private let sink: @Sendable (String) -> Void
+    private let record: @Sendable (Level, String) -> Void
 
     /// A log writing to standard error.
     public init(level: Level = .info) {
         self.init(level: level) { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
     }
 
-    /// A log writing lines to `sink` (for tests).
+    /// A log writing lines (`idpbuild lsp: LEVEL: message`) to `sink` (for tests).
     public init(level: Level, sink: @escaping @Sendable (String) -> Void) {
+        self.init(level: level, records: { level, message in sink("idpbuild lsp: \(level): \(message)") })
+    }
+
+    /// A log handing each message with its level to `records` (structured destinations such as the journal).
+    public init(level: Level, records: @escaping @Sendable (Level, String) -> Void) {
         self.level = level
-        self.sink = sink
+        record = records
     }
 
     /// Writes a line at `level` if it passes the filter.
     public func log(_ level: Level, _ message: @autoclosure () -> String) {
         guard level <= self.level else { return }
-        sink("idpbuild lsp: \(level): \(message())")
+        record(level, message())
     }
 }
