@@ -7,19 +7,31 @@ import Glibc
 /// only start a process. On TCP it adds the `Idpbuild-Token` header to the first message.
 public enum StdioBridge {
     /// Connects and copies both ways until the server closes the connection; returns the exit status (0 when the
-    /// server ended the session, 1 when the connection broke).
+    /// server ended the session, 1 when the connection broke). Blocks the calling thread (and SIGPIPE on it: a
+    /// vanished editor fails the write instead of killing the process).
     public static func run(_ address: ListenAddress, token: String?, input: Int32 = STDIN_FILENO,
                            output: Int32 = STDOUT_FILENO) throws(HostError) -> Int32 {
         let socket = try Sockets.connect(address)
-        defer { close(socket) }
+        // The upstream thread owns the descriptor's close: it may still be waiting for input when the server ends.
+        defer { shutdown(socket, Int32(SHUT_RDWR)) }
+        blockBrokenPipeSignal()
         let upstream = Thread {
+            blockBrokenPipeSignal()
             copyRequests(from: input, to: socket, token: token)
             // The editor is gone or done: the server sees the end of input and ends the session.
             shutdown(socket, Int32(SHUT_WR))
+            close(socket)
         }
         upstream.name = "idpbuild-bridge-up"
         upstream.start()
         return copy(from: socket, to: output) ? 0 : 1
+    }
+
+    private static func blockBrokenPipeSignal() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
     /// Copies until either side ends; true when the source ended cleanly.
@@ -30,7 +42,7 @@ public enum StdioBridge {
             let count = read(source, &buffer, buffer.count)
             if count < 0 && errno == EINTR { continue }
             if count == 0 { return true }
-            if count < 0 { return errno == ECONNRESET ? false : false }
+            if count < 0 { return false }
             guard writeAll(destination, buffer[0..<count]) else { return false }
         }
     }

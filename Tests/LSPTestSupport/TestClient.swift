@@ -30,6 +30,15 @@ public final class TestClient: @unchecked Sendable {
         serverOutput = fromServer[1]
     }
 
+    /// A client on a connected socket (a shared server's session): it writes and reads the same descriptor, which
+    /// it owns and closes.
+    public init(socket descriptor: Int32) {
+        serverInput = -1
+        serverOutput = -1
+        writeEnd = descriptor
+        readEnd = dup(descriptor)
+    }
+
     deinit {
         for descriptor in [serverInput, writeEnd, readEnd, serverOutput] where descriptor >= 0 { Glibc.close(descriptor) }
     }
@@ -39,7 +48,9 @@ public final class TestClient: @unchecked Sendable {
         data.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
-                let written = Glibc.write(writeEnd, buffer.baseAddress! + offset, buffer.count - offset)
+                // On a socket, a server that hung up must fail the write, not SIGPIPE the test runner.
+                var written = Glibc.send(writeEnd, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
+                if written < 0 && errno == ENOTSOCK { written = Glibc.write(writeEnd, buffer.baseAddress! + offset, buffer.count - offset) }
                 if written <= 0 {
                     if errno == EINTR { continue }
                     return
@@ -136,9 +147,10 @@ public final class TestClient: @unchecked Sendable {
         return false
     }
 
-    /// Closes the server's input (the client "vanishes" or finishes).
+    /// Closes the server's input (the client "vanishes" or finishes); on a socket, shuts down the sending half.
     public func closeInput() {
         if writeEnd >= 0 {
+            if serverInput < 0 { shutdown(writeEnd, Int32(SHUT_WR)) }
             Glibc.close(writeEnd)
             writeEnd = -1
         }

@@ -22,6 +22,13 @@ public actor SessionDirectory {
         public var client: String?
         /// When it connected.
         public var connected: Date
+
+        /// Makes a record.
+        public init(id: Int, client: String?, connected: Date) {
+            self.id = id
+            self.client = client
+            self.connected = connected
+        }
     }
 
     private var sessions: [Int: Session] = [:]
