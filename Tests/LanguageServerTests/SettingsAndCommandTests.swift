@@ -67,6 +67,24 @@ import Testing
         #expect(settings.applying(["insecureRegistries": [1]]).problems.count == 1)
         #expect(settings.json["registry"] == "127.0.0.1:5000")
     }
+
+    @Test func buildLimitsAreSettingsLikeTheCommandLineFlags() {
+        let (limited, problems) = ServerSettings().applying(["idpbuild": ["memory": "512m", "cpus": .double(1.5), "pidsLimit": 200]])
+        #expect(problems.isEmpty)
+        #expect(limited.limits.memoryBytes == 512 << 20 && limited.limits.cpus == 1.5 && limited.limits.pids == 200)
+        #expect(limited.json["memory"] == JSONValue.integer(512 << 20) && limited.json["cpus"] == JSONValue.double(1.5) && limited.json["pidsLimit"] == 200)
+        #expect(limited.applying(["memory": 67_108_864, "cpus": 2, "pidsLimit": nil]).settings.limits.memoryBytes == 64 << 20)
+        #expect(limited.applying(["cpus": "0.5"]).settings.limits.cpus == 0.5)
+        let (kept, refused) = limited.applying(["memory": "1k", "cpus": 0, "pidsLimit": "many"])
+        #expect(kept.limits == limited.limits)
+        #expect(refused == [
+            "cpus must be a number of CPUs from 0.01, such as 1.5, not 0; keeping 1.5",
+            "memory must be a size such as \"512m\" or \"2g\" (or bytes), of at least 6m, not \"1k\"; keeping 512 MiB",
+            "pidsLimit must be a whole number of processes of at least 1, not \"many\"; keeping 200",
+        ])
+        #expect(ServerSettings().applying(["memory": true]).problems.first?.contains("keeping no limit") == true)
+        #expect(ServerSettings().json["memory"] == JSONValue.null)
+    }
 }
 
 /// Commands that exercise the routing, progress and server-to-client plumbing the build commands will use.

@@ -2,6 +2,7 @@ import DockerfileCheck
 import DockerfileSyntax
 import Foundation
 import JSONRPC
+import ResourceLimits
 
 /// The settings a client can give in `initializationOptions`, `workspace/didChangeConfiguration` or as the
 /// `idpbuild` section of `workspace/configuration`; protocol/README.md documents each with its default.
@@ -18,12 +19,15 @@ public struct ServerSettings: Sendable, Hashable {
     public var ignoredChecks: [String] = []
     /// Build arguments (`--build-arg` values) used when checking and in hovers.
     public var buildArgs: [String: String] = [:]
+    /// Memory, CPU and process limits for builds (`memory`, `cpus`, `pidsLimit`; as `idpbuild build --memory …`).
+    public var limits = ResourceLimits()
 
     /// The defaults.
     public init() {}
 
     /// The names of the settings, for messages and completion.
-    public static let names = ["registry", "namespace", "insecureRegistries", "caFile", "ignoredChecks", "buildArgs"]
+    public static let names = ["registry", "namespace", "insecureRegistries", "caFile", "ignoredChecks", "buildArgs",
+                               "memory", "cpus", "pidsLimit"]
 
     /// The options the checker runs with.
     public var checkOptions: CheckOptions {
@@ -108,6 +112,34 @@ public struct ServerSettings: Sendable, Hashable {
                 } else {
                     problems.append("buildArgs must be an object of NAME: value, not \(Self.shownValue(value))")
                 }
+            case "memory":
+                do {
+                    switch value {
+                    case .string(let text): result.limits.memoryBytes = try ResourceLimits.parseMemory(text)
+                    case .integer(let bytes): result.limits.memoryBytes = try ResourceLimits.parseMemory(String(bytes))
+                    default: throw ResourceLimitsError.invalidValue(option: "memory", value: "", detail: "expected a size such as \"512m\" or a number of bytes")
+                    }
+                } catch {
+                    problems.append("memory must be a size such as \"512m\" or \"2g\" (or bytes), of at least 6m, not \(Self.shownNumber(value)); keeping \(result.limits.memoryBytes.map(ResourceLimits.size) ?? "no limit")")
+                }
+            case "cpus":
+                let text: String? = switch value {
+                case .integer(let number): String(number)
+                case .double(let number): String(number)
+                case .string(let text): text
+                default: nil
+                }
+                if let text, let cpus = try? ResourceLimits.parseCPUs(text) {
+                    result.limits.cpus = cpus
+                } else {
+                    problems.append("cpus must be a number of CPUs from 0.01, such as 1.5, not \(Self.shownNumber(value)); keeping \(result.limits.cpus.map { String($0) } ?? "no limit")")
+                }
+            case "pidsLimit":
+                if case .integer(let number) = value, let pids = try? ResourceLimits.parsePids(String(number)) {
+                    result.limits.pids = pids
+                } else {
+                    problems.append("pidsLimit must be a whole number of processes of at least 1, not \(Self.shownNumber(value)); keeping \(result.limits.pids.map { String($0) } ?? "no limit")")
+                }
             default:
                 let hint = Suggest.closest(to: key, in: Self.names).map { " (did you mean \($0)?)" } ?? ""
                 problems.append("unknown setting \(JSONText.quoted(key))\(hint); the settings are \(Self.names.joined(separator: ", "))")
@@ -125,7 +157,19 @@ public struct ServerSettings: Sendable, Hashable {
             "buildArgs": .object(buildArgs.mapValues { .string($0) }),
         ]
         object["caFile"] = caFile.map { .string($0) } ?? .null
+        object["memory"] = limits.memoryBytes.map { .integer(Int($0)) } ?? .null
+        object["cpus"] = limits.cpus.map { .double($0) } ?? .null
+        object["pidsLimit"] = limits.pids.map { .integer($0) } ?? .null
         return .object(object)
+    }
+
+    /// A number as written; anything else as `shownValue` does.
+    private static func shownNumber(_ value: JSONValue) -> String {
+        switch value {
+        case .integer(let number): return String(number)
+        case .double(let number): return String(number)
+        default: return shownValue(value)
+        }
     }
 
     private static func shownValue(_ value: JSONValue) -> String {
