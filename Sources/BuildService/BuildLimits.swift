@@ -20,6 +20,9 @@ public enum BuildLimits {
     /// Limits whose every controller is probed (memory, cpu and pids).
     public static let minimumProbe = ResourceLimits.minimumMemory
 
+    /// Whether the systemd user manager answers on D-Bus (and why not).
+    public static func userManagerStatus() -> Result<Void, SystemdError> { userManager().map { _ in () } }
+
     static func userManager() -> Result<UserManager, SystemdError> {
         do {
             return .success(try UserManager.connect())

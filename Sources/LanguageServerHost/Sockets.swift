@@ -193,3 +193,9 @@ enum Sockets {
         return UInt16(text[text.index(after: colon)...])
     }
 }
+
+/// Whether a server answers on a unix socket (for `idpbuild info`).
+public enum SocketProbe {
+    /// Connects to `path`; the caller closes the descriptor.
+    public static func connect(_ path: String) throws(HostError) -> Int32 { try Sockets.connect(.unix(path)) }
+}

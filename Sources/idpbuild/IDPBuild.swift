@@ -10,7 +10,7 @@ struct IDPBuild: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [CheckCommand.self, LspCommand.self, BuildCommand.self, RunCommand.self, PullCommand.self,
                       PushCommand.self, ImagesCommand.self, RmiCommand.self, PruneCommand.self, DiffCommand.self,
-                      UnshareCommand.self, BuildWorkerCommand.self]
+                      UnshareCommand.self, InfoCommand.self, BuildWorkerCommand.self]
     )
 
     /// Runs the command; usage errors exit with status 2 (as the commands document), other failures with 1.
