@@ -88,6 +88,8 @@ let package = Package(
         .target(name: "LSPTestSupport", dependencies: ["JSONRPC"], path: "Tests/LSPTestSupport"),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "LSPTestSupport"]),
         .testTarget(name: "LanguageServerTests", dependencies: ["LanguageServer", "JSONRPC", "LSPTestSupport"]),
+        // idpbuild in a systemd desktop, against systemd-socket-activate, NOTIFY_SOCKET, journald's socket and cgroups.
+        .testTarget(name: "ServiceTests", dependencies: ["idpbuild", "BuildService", "BuildEngine", "ResourceLimits", "JSONRPC", "LSPTestSupport"]),
         .testTarget(name: "LanguageServerHostTests", dependencies: ["LanguageServerHost", "LanguageServer", "JSONRPC", "LSPTestSupport"]),
         // Headless Neovim and Emacs (Eglot) against the built `idpbuild lsp`.
         .testTarget(name: "EditorTests", dependencies: ["idpbuild", "JSONRPC"]),

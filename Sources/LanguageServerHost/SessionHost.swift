@@ -78,7 +78,7 @@ public final class SessionHost: @unchecked Sendable {
     private var sessionTasks: [Task<Void, Never>] = []
     private var idleSince = Date()
     private var stopReason: String?
-    private var lastBeat = Date()
+    private var lastBeat = Date.distantPast
     private let wakePipe: (read: Int32, write: Int32)
 
     /// Makes a host for listening sockets (it closes them when it stops).
@@ -96,8 +96,8 @@ public final class SessionHost: @unchecked Sendable {
         close(wakePipe.write)
     }
 
-    /// When the accept loop last went round (it does at least once a second): the watchdog pings only while this
-    /// is recent.
+    /// When the accept loop last went round (at least once a second once it runs, after readiness; `distantPast`
+    /// before): the watchdog pings only while this is recent.
     public var heartbeat: Date { lock.withLock { lastBeat } }
 
     /// How many sessions are connected.
