@@ -96,6 +96,46 @@ final class EntryRecorder: @unchecked Sendable {
         #expect(journal.sendFailure == nil)
     }
 
+    static func output(_ line: String, step: Int = 2, stream: String = "stdout") -> BuildEvent {
+        var event = BuildEvent(.output)
+        event.step = step
+        event.line = line
+        event.stream = stream
+        return event
+    }
+
+    @Test func outputLinesAreGatheredUntilTheStepOrStreamChanges() {
+        let recorder = EntryRecorder()
+        let journal = BuildJournal(image: "img", dockerfile: "/Dockerfile", flushDelay: 60, send: recorder.send)
+        var started = BuildEvent(.stepStarted)
+        started.step = 2
+        started.range = Self.range(line: 4)
+        journal.record(started)
+        for index in 1...3 { journal.record(Self.output("line \(index)")) }
+        journal.record(Self.output("to stderr", stream: "stderr"))
+        journal.record(Self.output("back"))
+        #expect(recorder.entries.count == 3, "the last batch waits")
+        journal.flush()
+        let entries = recorder.entries
+        #expect(entries.map(\.message) == ["#2 [] ", "#2 line 1\n#2 line 2\n#2 line 3", "#2 to stderr", "#2 back"])
+        #expect(entries[1]["IDPBUILD_LINES"] == "3" && entries[1]["CODE_LINE"] == "5" && entries[1]["IDPBUILD_STREAM"] == "stdout")
+        #expect(entries[2].priority == .notice && entries[2]["IDPBUILD_LINES"] == "1")
+        journal.flush()
+        #expect(recorder.entries.count == 4, "flushing twice sends nothing more")
+    }
+
+    @Test func aBatchIsSentWhenItIsFullOrHasWaitedTheFlushDelay() async throws {
+        let recorder = EntryRecorder()
+        let journal = BuildJournal(image: "img", dockerfile: "/Dockerfile", flushDelay: 0.05, send: recorder.send)
+        let long = String(repeating: "x", count: 1_000)
+        for _ in 0..<20 { journal.record(Self.output(long)) }  // 20 KB: more than one batch
+        #expect(recorder.entries.count == 1 && recorder.entries[0]["IDPBUILD_LINES"].flatMap(Int.init) ?? 0 < 20)
+        let deadline = Date().addingTimeInterval(10)
+        while recorder.entries.count < 2 && Date() < deadline { try await Task.sleep(nanoseconds: 5_000_000) }
+        let lines = recorder.entries.compactMap { $0["IDPBUILD_LINES"].flatMap(Int.init) }
+        #expect(lines.reduce(0, +) == 20, "the timer sent the rest: \(lines)")
+    }
+
     @Test func stepLinesAndASuccessfulEndReadLikeTheTerminalLog() throws {
         let journal = BuildJournal(image: "img", dockerfile: "/Dockerfile", send: { _ throws(SystemdError) in })
         #expect(journal.buildID.count == 32)
