@@ -79,6 +79,7 @@ public final class SessionHost: @unchecked Sendable {
     private var idleSince = Date()
     private var stopReason: String?
     private var lastBeat = Date.distantPast
+    private var connections = 0
     private let wakePipe: (read: Int32, write: Int32)
 
     /// Makes a host for listening sockets (it closes them when it stops).
@@ -208,11 +209,19 @@ public final class SessionHost: @unchecked Sendable {
     private func startSession(_ fd: Int32, peer: String) {
         let output = dup(fd)
         _ = fcntl(output, F_SETFD, FD_CLOEXEC)
-        let server = LanguageServer(input: fd, output: output, options: options.server)
-        lock.withLock { sessions.append(fd) }
-        let log = self.log
+        let number = lock.withLock { () -> Int in
+            sessions.append(fd)
+            connections += 1
+            return connections
+        }
+        // Each session's lines say which connection they are about.
+        let base = self.log
+        var serverOptions = options.server
+        serverOptions.log = ServerLog(level: base.level) { level, message in base.log(level, "session \(number): \(message)") }
+        let server = LanguageServer(input: fd, output: output, options: serverOptions)
+        let log = serverOptions.log
         let task = Task.detached { [self] in
-            log.log(.info, "a session opened (\(peer))")
+            log.log(.info, "opened (\(peer))")
             _ = await server.run()
             lock.withLock {
                 sessions.removeAll { $0 == fd }
@@ -220,7 +229,7 @@ public final class SessionHost: @unchecked Sendable {
             }
             close(output)
             close(fd)
-            log.log(.info, "a session ended (\(peer))")
+            log.log(.info, "ended")
             wake()
         }
         lock.withLock {

@@ -15,6 +15,7 @@ public final class ScopeGroup: LimitedGroup, @unchecked Sendable {
     private let name: String
     private let description: String
     private let lock = NSLock()
+    private var attempted = false
     private var started = false
     private var controlGroup: String?
 
@@ -43,8 +44,8 @@ public final class ScopeGroup: LimitedGroup, @unchecked Sendable {
     /// build never needs: the worker's children inherit its cgroup).
     public func add(_ pid: Int32) throws(ResourceLimitsError) {
         let first = lock.withLock { () -> Bool in
-            defer { started = true }
-            return !started
+            defer { attempted = true }
+            return !attempted
         }
         guard first else {
             throw .cannotPlace(pid: pid, location: name, detail: "the scope already runs; its processes' children join it by themselves")
@@ -52,7 +53,10 @@ public final class ScopeGroup: LimitedGroup, @unchecked Sendable {
         do {
             try manager.startTransientScope(Self.request(name: name, description: description, limits: limits, pid: pid))
             let group = try? manager.unitProperty(name, "ControlGroup")
-            lock.withLock { controlGroup = group }
+            lock.withLock {
+                started = true
+                controlGroup = group
+            }
         } catch {
             throw .managerRefused(detail: error.description + Self.hint(error, limits: limits))
         }

@@ -55,9 +55,32 @@ public final class UserManager: @unchecked Sendable {
             throw .userManagerUnreachable(detail: address.map { "no session bus at \($0): " + SystemdError.text(-result) }
                                           ?? "neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR is set")
         }
-        let manager = UserManager(bus: bus)
-        // Asking for a property proves a systemd manager (not just some bus) is there.
-        _ = try manager.property(path: managerPath, interface: managerInterface, "Version", call: "connect")
+        return try checked(UserManager(bus: bus))
+    }
+
+    /// Connects to the manager on the bus at `address` (a D-Bus address such as `unix:path=/run/user/1000/bus`).
+    public static func connect(address: String) throws(SystemdError) -> UserManager {
+        var bus: OpaquePointer?
+        guard sd_bus_new(&bus) >= 0, let bus else { throw .userManagerUnreachable(detail: "sd_bus_new failed") }
+        var result = sd_bus_set_address(bus, address)
+        if result >= 0 { result = sd_bus_set_bus_client(bus, 1) }
+        if result >= 0 { result = sd_bus_start(bus) }
+        guard result >= 0 else {
+            sd_bus_flush_close_unref(bus)
+            throw .userManagerUnreachable(detail: "no bus at \(address): " + SystemdError.text(-result))
+        }
+        return try checked(UserManager(bus: bus))
+    }
+
+    /// Asking for a property proves a systemd manager (not just some bus) is there.
+    private static func checked(_ manager: UserManager) throws(SystemdError) -> UserManager {
+        do {
+            _ = try manager.locked { () throws(SystemdError) in
+                try manager.property(path: managerPath, interface: managerInterface, "Version", call: "connect")
+            }
+        } catch {
+            throw .userManagerUnreachable(detail: "the bus answers, but no systemd manager is on it (\(error))")
+        }
         return manager
     }
 
