@@ -5,40 +5,43 @@ import Systemd
 import Glibc
 #endif
 
-/// How a build's resource limits are enforced here: a transient scope when a systemd user manager answers on
-/// D-Bus, a cgroup the engine makes when running as root, otherwise none (the build runs unlimited, and says so).
+/// How a build's resource limits are enforced here: a transient scope when a systemd manager answers on D-Bus (the
+/// user's; for root also the system's), a cgroup the engine makes when running as root without one, otherwise none
+/// (the build runs unlimited, and says so).
 public enum BuildLimits {
     /// The mechanism limits would use on this machine for this user, found without making anything.
     public static func mechanism(for limits: ResourceLimits = ResourceLimits(memoryBytes: minimumProbe, cpus: 1, pids: 1),
                                  layout: CgroupLayout = .current()) -> LimitMechanism {
-        switch userManager() {
-        case .success: return .systemdScope
-        case .failure(let error): return cgroupMechanism(for: limits, layout: layout, userManagerProblem: error)
+        switch manager() {
+        case .success(let manager): return .systemdScope(manager: manager.kind)
+        case .failure: return cgroupMechanism(for: limits, layout: layout)
         }
     }
 
     /// Limits whose every controller is probed (memory, cpu and pids).
     public static let minimumProbe = ResourceLimits.minimumMemory
 
-    /// Whether the systemd user manager answers on D-Bus (and why not).
-    public static func userManagerStatus() -> Result<Void, SystemdError> { userManager().map { _ in () } }
-
-    static func userManager() -> Result<UserManager, SystemdError> {
+    /// The manager that would hold build scopes: the user's; for root, the system's when the user's is not there.
+    static func manager() -> Result<ServiceManager, SystemdError> {
         do {
-            return .success(try UserManager.connect())
-        } catch {
-            return .failure(error)
+            return .success(try ServiceManager.connectUser())
+        } catch let userProblem {
+            guard geteuid() == 0 else { return .failure(userProblem) }
+            do {
+                return .success(try ServiceManager.connectSystem())
+            } catch {
+                return .failure(userProblem)
+            }
         }
     }
 
-    static func cgroupMechanism(for limits: ResourceLimits, layout: CgroupLayout, userManagerProblem: SystemdError) -> LimitMechanism {
-        let noManager = "no systemd user manager answers on D-Bus"
+    static func cgroupMechanism(for limits: ResourceLimits, layout: CgroupLayout) -> LimitMechanism {
         guard geteuid() == 0 else {
-            return .unavailable(reason: "\(noManager), and idpbuild is not root, so it cannot make a cgroup itself")
+            return .unavailable(reason: "no systemd user manager answers on D-Bus, and idpbuild is not root, so it cannot make a cgroup itself")
         }
         let (placement, missing) = layout.placement(for: limits)
         guard missing.isEmpty else {
-            return .unavailable(reason: "\(noManager), and the \(missing.joined(separator: ", ")) controller is in no cgroup hierarchy (\(layout.summary))")
+            return .unavailable(reason: "no systemd manager answers on D-Bus, and the \(missing.joined(separator: ", ")) controller is in no cgroup hierarchy (\(layout.summary))")
         }
         return .cgroup(versions: Array(Set(placement.values.map(\.version))).sorted())
     }
@@ -48,18 +51,20 @@ public enum BuildLimits {
     public static func makeGroup(for limits: ResourceLimits, name: String, description: String,
                                  layout: CgroupLayout = .current()) throws(ResourceLimitsError) -> (group: (any LimitedGroup)?, notice: String?) {
         guard !limits.isEmpty else { return (nil, nil) }
-        switch userManager() {
-        case .success(let manager):
+        if case .success(let manager) = manager() {
             return (ScopeGroup(name: name, description: description, limits: limits, manager: manager), nil)
-        case .failure(let problem):
-            switch cgroupMechanism(for: limits, layout: layout, userManagerProblem: problem) {
-            case .cgroup:
-                return (try CgroupGroup(name: name, limits: limits, layout: layout), nil)
-            case .unavailable(let reason):
-                return (nil, "the build runs without the limits asked for (\(limits.summary)): \(reason)")
-            case .systemdScope:
-                return (nil, nil)  // not reached: the manager was unreachable
-            }
+        }
+        return try localGroup(for: limits, name: name, layout: layout)
+    }
+
+    /// Without a manager: the engine's own cgroup (as root), or nil and the notice.
+    static func localGroup(for limits: ResourceLimits, name: String, layout: CgroupLayout) throws(ResourceLimitsError)
+        -> (group: (any LimitedGroup)?, notice: String?) {
+        switch cgroupMechanism(for: limits, layout: layout) {
+        case .unavailable(let reason):
+            return (nil, "the build runs without the limits asked for (\(limits.summary)): \(reason)")
+        default:
+            return (try CgroupGroup(name: name, limits: limits, layout: layout), nil)
         }
     }
 

@@ -20,8 +20,8 @@ public protocol LimitedGroup: AnyObject, Sendable {
 
 /// How limits are enforced on this machine, from the most to the least capable.
 public enum LimitMechanism: Sendable, Hashable, CustomStringConvertible {
-    /// A transient scope of the systemd user manager (`Delegate=yes`), over D-Bus.
-    case systemdScope
+    /// A transient scope (`Delegate=yes`) of a systemd manager over D-Bus: the user's, or the system's for root.
+    case systemdScope(manager: String)
     /// A cgroup the engine makes itself (as root), in these hierarchies.
     case cgroup(versions: [Int])
     /// No limits: why not.
@@ -30,7 +30,7 @@ public enum LimitMechanism: Sendable, Hashable, CustomStringConvertible {
     /// A phrase for people.
     public var description: String {
         switch self {
-        case .systemdScope: return "a transient scope of the systemd user manager"
+        case .systemdScope(let manager): return "a transient scope of the systemd \(manager) manager"
         case .cgroup(let versions):
             return "a cgroup made by idpbuild (cgroup " + versions.map { "v\($0)" }.joined(separator: " and ") + ")"
         case .unavailable(let reason): return "none (\(reason))"

@@ -4,14 +4,14 @@ import ResourceLimits
 import Glibc
 #endif
 
-/// Limits through a transient scope of the systemd user manager (`Delegate=yes`, `MemoryMax`, `CPUQuota`,
-/// `TasksMax`): the same interface as the engine's own cgroup. The scope starts around the first process added; the
-/// manager removes it when its last process is gone. (No user manager runs on the test machines: this path is
-/// exercised only where one does.)
+/// Limits through a transient scope of a systemd manager (`Delegate=yes`, `MemoryMax`, `CPUQuota`, `TasksMax`) —
+/// the user's, or the system's for root: the same interface as the engine's own cgroup. The scope starts around the first process added; the
+/// manager removes it when its last process is gone. (No manager runs on the test machines: SystemdTests drive
+/// this path against a stand-in on a real dbus-daemon.)
 public final class ScopeGroup: LimitedGroup, @unchecked Sendable {
     /// The limits it enforces.
     public let limits: ResourceLimits
-    private let manager: UserManager
+    private let manager: ServiceManager
     private let name: String
     private let description: String
     private let lock = NSLock()
@@ -20,7 +20,7 @@ public final class ScopeGroup: LimitedGroup, @unchecked Sendable {
     private var controlGroup: String?
 
     /// Prepares a scope `NAME.scope`; nothing is asked of the manager until a process is added.
-    public init(name: String, description: String, limits: ResourceLimits, manager: UserManager) {
+    public init(name: String, description: String, limits: ResourceLimits, manager: ServiceManager) {
         self.limits = limits
         self.manager = manager
         self.name = name.hasSuffix(".scope") ? name : name + ".scope"
@@ -28,7 +28,7 @@ public final class ScopeGroup: LimitedGroup, @unchecked Sendable {
     }
 
     /// Which mechanism enforces the limits.
-    public var mechanism: LimitMechanism { .systemdScope }
+    public var mechanism: LimitMechanism { .systemdScope(manager: manager.kind) }
 
     /// The unit's name.
     public var location: String { name }

@@ -12,8 +12,8 @@ public enum SystemdError: Error, Sendable, Equatable, CustomStringConvertible {
     case journalUnavailable(errno: Int32)
     /// A journal field name that journald would drop.
     case invalidFieldName(String)
-    /// No systemd user manager answered on the session bus.
-    case userManagerUnreachable(detail: String)
+    /// No systemd manager (`user` or `system`) answered on its bus.
+    case managerUnreachable(manager: String, detail: String)
     /// The user manager refused a call (its D-Bus error name and message).
     case managerRefused(call: String, unit: String, name: String, message: String)
     /// A transient unit did not become active before the deadline.
@@ -30,13 +30,14 @@ public enum SystemdError: Error, Sendable, Equatable, CustomStringConvertible {
             return "cannot write to the journal (/run/systemd/journal/socket): \(Self.text(code)); is systemd-journald running? Use --log stderr instead"
         case .invalidFieldName(let name):
             return "\"\(name)\" is not a valid journal field name: use up to 64 characters A-Z, 0-9 and _, starting with a letter"
-        case .userManagerUnreachable(let detail):
-            return "no systemd user manager is reachable over D-Bus (\(detail)); limits need `systemctl --user` to work, "
-                + "or run as root so the engine can make a cgroup itself"
+        case let .managerUnreachable(manager, detail):
+            let hint = manager == "user" ? "limits need `systemctl --user` to work, or run as root so the engine can make a cgroup itself"
+                : "as root without it, the engine makes a cgroup itself"
+            return "no systemd \(manager) manager is reachable over D-Bus (\(detail)); \(hint)"
         case let .managerRefused(call, unit, name, message):
-            return "the systemd user manager refused \(call) for \(unit): \(message) (\(name))"
+            return "the systemd manager refused \(call) for \(unit): \(message) (\(name))"
         case let .unitNotActive(unit, state):
-            return "the transient unit \(unit) did not become active (its state is \(state)); see `systemctl --user status \(unit)`"
+            return "the transient unit \(unit) did not become active (its state is \(state)); see `systemctl --user status \(unit)` (or `systemctl status` for root's)"
         }
     }
 

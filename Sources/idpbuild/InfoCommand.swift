@@ -126,9 +126,14 @@ struct InfoCommand: AsyncParsableCommand {
     func serviceManager(environment: [String: String]) -> Item {
         var parts: [String] = []
         parts.append(ServiceNotifier.isExpected(environment: environment) ? "started by a service manager (NOTIFY_SOCKET)" : "not started by a service manager")
-        switch BuildLimits.userManagerStatus() {
-        case .success: parts.append("user manager reachable over D-Bus")
-        case .failure(let problem): parts.append("user manager unreachable (\(problem.description.components(separatedBy: ";").first ?? ""))")
+        do {
+            _ = try ServiceManager.connectUser()
+            parts.append("user manager reachable over D-Bus")
+        } catch {
+            parts.append("user manager unreachable (\(error.description.components(separatedBy: ";").first ?? ""))")
+        }
+        if geteuid() == 0 {
+            parts.append((try? ServiceManager.connectSystem()) != nil ? "system manager reachable" : "no system manager on D-Bus")
         }
         let pid1 = (try? String(contentsOfFile: "/proc/1/comm", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
         parts.append("PID 1 is \(pid1)")

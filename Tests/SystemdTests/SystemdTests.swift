@@ -100,7 +100,7 @@ import Glibc
     }
 }
 
-@Suite struct UserManagerTests {
+@Suite struct ServiceManagerTests {
     static var noSessionBus: Bool {
         let environment = ProcessInfo.processInfo.environment
         let runtime = environment["XDG_RUNTIME_DIR"].map { $0 + "/bus" }
@@ -110,10 +110,10 @@ import Glibc
     @Test(.enabled(if: noSessionBus, "a session bus exists here"))
     func withoutASessionBusTheManagerIsUnreachableWithAReason() {
         do {
-            _ = try UserManager.connect()
+            _ = try ServiceManager.connectUser()
             Issue.record("connected to a user manager without a session bus")
         } catch {
-            guard case .userManagerUnreachable = error else {
+            guard case .managerUnreachable = error else {
                 Issue.record("unexpected error \(error)")
                 return
             }
@@ -143,7 +143,8 @@ import Glibc
         #expect(ScopeGroup.hint(refusal("CPUQuotaPerSecUSec out of range"), limits: limits) == " (--cpus 0.5)")
         #expect(ScopeGroup.hint(refusal("TasksMax too large"), limits: limits) == " (--pids-limit 10)")
         #expect(ScopeGroup.hint(refusal("Access denied"), limits: limits) == "")
-        #expect(refusal("Access denied").description == "the systemd user manager refused StartTransientUnit for x.scope: Access denied (org.freedesktop.DBus.Error.InvalidArgs)")
+        #expect(refusal("Access denied").description == "the systemd manager refused StartTransientUnit for x.scope: Access denied (org.freedesktop.DBus.Error.InvalidArgs)")
+        #expect(SystemdError.managerUnreachable(manager: "system", detail: "no system bus").description.contains("the engine makes a cgroup itself"))
         #expect(SystemdError.unitNotActive(unit: "x.scope", state: "failed").description.contains("systemctl --user status x.scope"))
         #expect(SystemdError.notifyFailed(socket: "/run/n", errno: ECONNREFUSED).description.contains("NotifyAccess="))
         #expect(SystemdError.listenFDsInvalid(errno: EBADF).description.contains(".socket unit"))

@@ -10,8 +10,8 @@ import Glibc
 /// not systemd), so these tests talk to a real dbus-daemon on which a small stand-in for systemd's Manager API
 /// (Fixtures/systemd/fake-systemd1.py, GLib's GDBus) answers: what is real is sd-bus, the bus and the messages; the
 /// systemd behaviour behind them is the stand-in's. Where a user manager runs, `idpbuild info` and the build use the
-/// real one through `UserManager.connect()`.
-final class FakeUserManager: @unchecked Sendable {
+/// real one through `ServiceManager.connectUser()`.
+final class FakeServiceManager: @unchecked Sendable {
     let folder: String
     let address: String
     let calls: String
@@ -25,7 +25,7 @@ final class FakeUserManager: @unchecked Sendable {
 
     init() async throws {
         var template = Array("/tmp/idpbuild-bus-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { throw SystemdError.userManagerUnreachable(detail: "mkdtemp") }
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { throw SystemdError.managerUnreachable(manager: "test", detail: "mkdtemp") }
         folder = String(cString: made)
         address = "unix:path=\(folder)/bus"
         calls = folder + "/calls.jsonl"
@@ -63,20 +63,20 @@ final class FakeUserManager: @unchecked Sendable {
     static func wait(_ what: String, _ condition: () -> Bool) async throws {
         let deadline = Date().addingTimeInterval(20)
         while !condition() {
-            guard Date() < deadline else { throw SystemdError.userManagerUnreachable(detail: "timed out waiting for \(what)") }
+            guard Date() < deadline else { throw SystemdError.managerUnreachable(manager: "test", detail: "timed out waiting for \(what)") }
             try await Task.sleep(nanoseconds: 5_000_000)
         }
     }
 }
 
-@Suite(.serialized, .enabled(if: FakeUserManager.available, "needs dbus-daemon and python3-gi (scripts/apt-packages)"))
-struct UserManagerBusTests {
+@Suite(.serialized, .enabled(if: FakeServiceManager.available, "needs dbus-daemon and python3-gi (scripts/apt-packages)"))
+struct ServiceManagerBusTests {
     @Test func aScopeStartsAroundTheWorkerWithEveryLimitAndDelegation() async throws {
-        let fake = try await FakeUserManager()
-        let manager = try UserManager.connect(address: fake.address)
+        let fake = try await FakeServiceManager()
+        let manager = try ServiceManager.connect(address: fake.address)
         let scope = ScopeGroup(name: "idpbuild-build-1-1", description: "idpbuild build seed",
                                limits: ResourceLimits(memoryBytes: 64 << 20, cpus: 0.5, pids: 20), manager: manager)
-        #expect(scope.mechanism == .systemdScope && scope.location == "idpbuild-build-1-1.scope")
+        #expect(scope.mechanism == .systemdScope(manager: "user") && scope.location == "idpbuild-build-1-1.scope")
         try scope.add(4242)
         let start = try #require(fake.recorded().first { $0["call"] as? String == "StartTransientUnit" })
         #expect(start["name"] as? String == "idpbuild-build-1-1.scope" && start["mode"] as? String == "fail" && start["aux"] as? Int == 0)
@@ -104,14 +104,14 @@ struct UserManagerBusTests {
     }
 
     @Test func aLimitTheManagerRefusesIsNamed() async throws {
-        let fake = try await FakeUserManager()
-        let manager = try UserManager.connect(address: fake.address)
+        let fake = try await FakeServiceManager()
+        let manager = try ServiceManager.connect(address: fake.address)
         let scope = ScopeGroup(name: "refused", description: "", limits: ResourceLimits(memoryBytes: 7 << 20), manager: manager)
         do {
             try scope.add(1)
             Issue.record("the refusal was not reported")
         } catch {
-            #expect(error.description == "the systemd user manager refused StartTransientUnit for refused.scope: Invalid MemoryMax value for this scope (org.freedesktop.DBus.Error.InvalidArgs) (--memory 7 MiB)")
+            #expect(error.description == "the systemd manager refused StartTransientUnit for refused.scope: Invalid MemoryMax value for this scope (org.freedesktop.DBus.Error.InvalidArgs) (--memory 7 MiB)")
         }
         // A scope that never started has nothing to kill.
         scope.killAll()
@@ -119,8 +119,8 @@ struct UserManagerBusTests {
     }
 
     @Test func aUnitThatFailsAndAnUnknownUnitAreClearErrors() async throws {
-        let fake = try await FakeUserManager()
-        let manager = try UserManager.connect(address: fake.address)
+        let fake = try await FakeServiceManager()
+        let manager = try ServiceManager.connect(address: fake.address)
         #expect(throws: SystemdError.unitNotActive(unit: "it-fails.scope", state: "failed")) {
             try manager.startTransientScope(TransientScope(name: "it-fails.scope", description: "", pids: [1]), timeout: .seconds(2))
         }
@@ -139,12 +139,12 @@ struct UserManagerBusTests {
     }
 
     @Test func aBusWithoutSystemdOrNoBusAtAllIsUnreachable() async throws {
-        let fake = try await FakeUserManager()
+        let fake = try await FakeServiceManager()
         // Stop the stand-in: the bus stays, nobody owns org.freedesktop.systemd1.
         withExtendedLifetime(fake) {}
-        #expect(throws: SystemdError.self) { try UserManager.connect(address: "unix:path=\(fake.folder)/nothing-here") }
+        #expect(throws: SystemdError.self) { try ServiceManager.connect(address: "unix:path=\(fake.folder)/nothing-here") }
         do {
-            _ = try UserManager.connect(address: "unix:path=\(fake.folder)/nothing-here")
+            _ = try ServiceManager.connect(address: "unix:path=\(fake.folder)/nothing-here")
         } catch {
             #expect(error.description.contains("no systemd user manager is reachable over D-Bus (no bus at unix:path="))
         }

@@ -31,55 +31,70 @@ public struct TransientScope: Sendable, Hashable {
     }
 }
 
-/// The systemd user manager (`systemctl --user`) over the session's D-Bus (sd-bus): transient scopes, kill, unit
-/// state. One connection, used from one thread at a time (sd-bus is not thread-safe).
-public final class UserManager: @unchecked Sendable {
+/// A systemd service manager over D-Bus (sd-bus): the user's (`systemctl --user`) or, for root, the system's.
+/// Transient scopes, kill, unit state. One connection, used from one thread at a time (sd-bus is not thread-safe).
+public final class ServiceManager: @unchecked Sendable {
+    /// Which manager: `user` or `system` (or `test` for one on a given address).
+    public let kind: String
     private let lock = NSLock()
     private let bus: OpaquePointer
     private static let destination = "org.freedesktop.systemd1"
     private static let managerPath = "/org/freedesktop/systemd1"
     private static let managerInterface = "org.freedesktop.systemd1.Manager"
 
-    private init(bus: OpaquePointer) { self.bus = bus }
+    private init(bus: OpaquePointer, kind: String) {
+        self.bus = bus
+        self.kind = kind
+    }
 
     deinit { sd_bus_flush_close_unref(bus) }
 
     /// Connects to the user manager (`sd_bus_open_user`: `DBUS_SESSION_BUS_ADDRESS`, or `$XDG_RUNTIME_DIR/bus`) and
     /// checks that it answers.
-    public static func connect() throws(SystemdError) -> UserManager {
+    public static func connectUser() throws(SystemdError) -> ServiceManager {
         var bus: OpaquePointer?
         let result = sd_bus_open_user(&bus)
         guard result >= 0, let bus else {
             let address = getenv("DBUS_SESSION_BUS_ADDRESS").map { String(cString: $0) }
                 ?? getenv("XDG_RUNTIME_DIR").map { "unix:path=" + String(cString: $0) + "/bus" }
-            throw .userManagerUnreachable(detail: address.map { "no session bus at \($0): " + SystemdError.text(-result) }
-                                          ?? "neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR is set")
+            throw .managerUnreachable(manager: "user", detail: address.map { "no session bus at \($0): " + SystemdError.text(-result) }
+                                      ?? "neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR is set")
         }
-        return try checked(UserManager(bus: bus))
+        return try checked(ServiceManager(bus: bus, kind: "user"))
+    }
+
+    /// Connects to the system manager (`sd_bus_open_system`; root may start scopes there) and checks that it answers.
+    public static func connectSystem() throws(SystemdError) -> ServiceManager {
+        var bus: OpaquePointer?
+        let result = sd_bus_open_system(&bus)
+        guard result >= 0, let bus else {
+            throw .managerUnreachable(manager: "system", detail: "no system bus: " + SystemdError.text(-result))
+        }
+        return try checked(ServiceManager(bus: bus, kind: "system"))
     }
 
     /// Connects to the manager on the bus at `address` (a D-Bus address such as `unix:path=/run/user/1000/bus`).
-    public static func connect(address: String) throws(SystemdError) -> UserManager {
+    public static func connect(address: String, kind: String = "user") throws(SystemdError) -> ServiceManager {
         var bus: OpaquePointer?
-        guard sd_bus_new(&bus) >= 0, let bus else { throw .userManagerUnreachable(detail: "sd_bus_new failed") }
+        guard sd_bus_new(&bus) >= 0, let bus else { throw .managerUnreachable(manager: kind, detail: "sd_bus_new failed") }
         var result = sd_bus_set_address(bus, address)
         if result >= 0 { result = sd_bus_set_bus_client(bus, 1) }
         if result >= 0 { result = sd_bus_start(bus) }
         guard result >= 0 else {
             sd_bus_flush_close_unref(bus)
-            throw .userManagerUnreachable(detail: "no bus at \(address): " + SystemdError.text(-result))
+            throw .managerUnreachable(manager: kind, detail: "no bus at \(address): " + SystemdError.text(-result))
         }
-        return try checked(UserManager(bus: bus))
+        return try checked(ServiceManager(bus: bus, kind: kind))
     }
 
     /// Asking for a property proves a systemd manager (not just some bus) is there.
-    private static func checked(_ manager: UserManager) throws(SystemdError) -> UserManager {
+    private static func checked(_ manager: ServiceManager) throws(SystemdError) -> ServiceManager {
         do {
             _ = try manager.locked { () throws(SystemdError) in
                 try manager.property(path: managerPath, interface: managerInterface, "Version", call: "connect")
             }
         } catch {
-            throw .userManagerUnreachable(detail: "the bus answers, but no systemd manager is on it (\(error))")
+            throw .managerUnreachable(manager: manager.kind, detail: "the bus answers, but no systemd manager is on it (\(error))")
         }
         return manager
     }
