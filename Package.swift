@@ -26,9 +26,9 @@ let package = Package(
         .target(name: "DockerfileSyntax"),
         .target(name: "DockerfileCheck", dependencies: ["DockerfileSyntax", "OCI"]),
 
-        // Editors: JSON-RPC framing and connection, then the language server.
+        // Editors: JSON-RPC framing and connection, then the language server (which builds through BuildService).
         .target(name: "JSONRPC"),
-        .target(name: "LanguageServer", dependencies: ["JSONRPC", "DockerfileSyntax", "DockerfileCheck"]),
+        .target(name: "LanguageServer", dependencies: ["JSONRPC", "DockerfileSyntax", "DockerfileCheck", "BuildService", "BuildEngine"]),
 
         // Images: OCI types, HTTP on libcurl, the distribution protocol, credentials, registries.conf, the store.
         .target(name: "OCI", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
