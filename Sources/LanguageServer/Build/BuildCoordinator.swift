@@ -51,9 +51,13 @@ public actor BuildCoordinator {
     /// Bumped when a build ends: cache states computed before are stale.
     public private(set) var cacheEpoch = 0
 
-    /// Makes a coordinator for builds with `config`.
-    public init(config: BuilderConfig = BuilderConfig()) {
+    /// Where the private copies of the built Dockerfiles go (each build's own folder, removed when it ends).
+    public nonisolated let temporaryDirectory: String
+
+    /// Makes a coordinator for builds with `config`; `temporaryDirectory` defaults to `TMPDIR` (or /tmp).
+    public init(config: BuilderConfig = BuilderConfig(), temporaryDirectory: String = NSTemporaryDirectory()) {
         self.config = config
+        self.temporaryDirectory = temporaryDirectory
     }
 
     /// A new session number (each `LanguageServer` takes one).

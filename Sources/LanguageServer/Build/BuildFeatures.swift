@@ -186,7 +186,9 @@ final class BuildFeatures: Sendable {
             imageTag: arguments.imageTag ?? "", buildArgs: context.settings.buildArgs.merging(arguments.buildArgs ?? [:]) { $1 },
             target: arguments.target, platform: arguments.platform, noCache: arguments.noCache ?? false,
             registry: nil, namespace: arguments.namespace ?? context.settings.namespace)
-        let config = builderConfig(context.settings, registry: arguments.registry)
+        var config = builderConfig(context.settings, registry: arguments.registry)
+        // The namespace is the Gitea owner the credentials belong to: the request's, when it names one.
+        config.namespace = request.namespace ?? config.namespace
         do {
             try request.validate()
         } catch let error as BuildServiceError {
@@ -393,7 +395,7 @@ final class BuildFeatures: Sendable {
     private func planCacheStates(_ snapshot: DocumentSnapshot, path: String, contextDir: String, settings: ServerSettings) async throws -> [StepCacheState] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: contextDir, isDirectory: &isDirectory), isDirectory.boolValue else { return [] }
-        let copy = try PrivateDockerfile(bytes: snapshot.analysis.bytes, original: path)
+        let copy = try PrivateDockerfile(bytes: snapshot.analysis.bytes, original: path, in: coordinator.temporaryDirectory)
         defer { copy.remove() }
         let request = BuildRequest(dockerfilePath: copy.path, contextDir: contextDir, imageName: BuildRequest.repositoryName(forContext: contextDir),
                                    imageTag: "latest", buildArgs: settings.buildArgs, namespace: settings.namespace)
@@ -431,8 +433,8 @@ struct PrivateDockerfile: Sendable {
     let path: String
     let original: String
 
-    init(bytes: [UInt8], original: String) throws {
-        var template = Array((NSTemporaryDirectory() + "/idpbuild-lsp-XXXXXX").utf8CString)
+    init(bytes: [UInt8], original: String, in directory: String) throws {
+        var template = Array((directory + "/idpbuild-lsp-XXXXXX").utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw LanguageServerError.invalidChange(uri: original, detail: "cannot create a temporary folder: \(String(cString: strerror(errno)))")
         }

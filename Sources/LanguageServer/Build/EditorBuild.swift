@@ -19,7 +19,7 @@ struct EditorBuild: Sendable {
         let title = push ? "Build and push \(reference)" : "Build \(reference)"
         let copy: PrivateDockerfile
         do {
-            copy = try PrivateDockerfile(bytes: resolved.analysis.bytes, original: resolved.path)
+            copy = try PrivateDockerfile(bytes: resolved.analysis.bytes, original: resolved.path, in: features.coordinator.temporaryDirectory)
         } catch {
             let message = "cannot prepare the build of \(resolved.path): \(error)"
             context.client.showMessage(.error, "idpbuild: \(message)")
