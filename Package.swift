@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .target(name: "LSPTestSupport", dependencies: ["JSONRPC"], path: "Tests/LSPTestSupport"),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "LSPTestSupport"]),
-        .testTarget(name: "LanguageServerTests", dependencies: ["LanguageServer", "JSONRPC", "LSPTestSupport"]),
+        .testTarget(name: "LanguageServerTests", dependencies: ["LanguageServer", "JSONRPC", "LSPTestSupport", "BuildService"]),
         // Headless Neovim and Emacs (Eglot) against the built `idpbuild lsp`.
         .testTarget(name: "EditorTests", dependencies: ["idpbuild", "JSONRPC", "TestSupport", "BuildTestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "OCI", "TestSupport"]),

@@ -122,10 +122,11 @@ private struct EditCommand: ServerCommand {
     @Test func commandsAreListedAndArgumentsChecked() async throws {
         let harness = Harness(commands: commands)
         let result = try await harness.initialize()
-        #expect(result.at("capabilities.executeCommandProvider.commands") == ["test.arguments", "test.edit", "test.progress", "test.wait"])
+        #expect(result.at("capabilities.executeCommandProvider.commands") == ["idpbuild.build", "idpbuild.buildAndPush", "idpbuild.cancelBuild",
+                                                                              "test.arguments", "test.edit", "test.progress", "test.wait"])
         let unknown = try await harness.client.call("workspace/executeCommand", ["command": "idpbuild.nothing"])
         #expect(unknown.at("error.code") == .integer(ErrorCode.invalidParams))
-        #expect(unknown.at("error.message")?.stringValue?.contains("available: test.arguments, test.edit") == true)
+        #expect(unknown.at("error.message")?.stringValue?.contains("available: idpbuild.build, idpbuild.buildAndPush, idpbuild.cancelBuild, test.arguments, test.edit") == true)
         let good = try await harness.client.call("workspace/executeCommand", ["command": "test.arguments", "arguments": [["name": "x"]]])
         #expect(good["result"] == "x")
         let wrong = try await harness.client.call("workspace/executeCommand", ["command": "test.arguments", "arguments": [["name": 5]]])
