@@ -267,7 +267,8 @@ final class BuildFeatures: Sendable {
         if !errors.isEmpty {
             let list = errors.prefix(5).map { "line \($0.range.start.line + 1): \($0.message)" }.joined(separator: "; ")
             let more = errors.count > 5 ? "; and \(errors.count - 5) more" : ""
-            return "\((resolved.path as NSString).lastPathComponent) has \(errors.count) error\(errors.count == 1 ? "" : "s") that block the build (\(list)\(more)); fix them and build again"
+            let one = errors.count == 1
+            return "\((resolved.path as NSString).lastPathComponent) has \(errors.count) error\(one ? " that blocks" : "s that block") the build (\(list)\(more)); fix \(one ? "it" : "them") and build again"
         }
         var isDirectory: ObjCBool = false
         if !FileManager.default.fileExists(atPath: resolved.request.contextDir, isDirectory: &isDirectory) || !isDirectory.boolValue {
