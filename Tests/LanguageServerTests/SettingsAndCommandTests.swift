@@ -172,6 +172,22 @@ private struct EditCommand: ServerCommand {
         #expect(try await harness.finish() == 0)
     }
 
+    @Test func aClientThatNeverAcceptsTheProgressTokenGetsTheResultWithoutProgress() async throws {
+        let harness = Harness(commands: commands)
+        try await harness.initialize(capabilities: ["window": ["workDoneProgress": true]])
+        let started = Date()
+        let id = harness.client.request("workspace/executeCommand", ["command": "test.progress"])
+        _ = try await harness.client.waitFor("window/workDoneProgress/create") { $0["method"] == "window/workDoneProgress/create" }
+        // Never answered: after five seconds the command runs without progress (and the request is withdrawn).
+        let response = try await harness.client.response(to: id, timeout: 20)
+        #expect(response.at("result.steps") == 10)
+        #expect(Date().timeIntervalSince(started) >= 5)
+        #expect(!harness.client.transcript.contains { $0["method"] == "$/progress" })
+        #expect(harness.client.transcript.contains { $0["method"] == "$/cancelRequest" })
+        #expect(try await harness.finish() == 0)
+        #expect(harness.log.contains { $0.contains("did not answer window/workDoneProgress/create within 5") })
+    }
+
     @Test func cancelFromProgressOrFromTheRequestStopsTheCommand() async throws {
         let harness = Harness(commands: commands)
         try await harness.initialize(capabilities: ["window": ["workDoneProgress": true]])

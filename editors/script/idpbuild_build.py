@@ -34,7 +34,7 @@ class ProtocolError(Exception):
 class Session:
     """One `idpbuild lsp` child process and the JSON-RPC conversation with it."""
 
-    def __init__(self, command, stderr=None, trace=None):
+    def __init__(self, command, trace=None, stderr=None):
         try:
             self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr)
         except OSError as error:
@@ -207,8 +207,10 @@ def main(argv=None):
     if args.insecure_registry:
         settings["insecureRegistries"] = args.insecure_registry
     trace = open(args.trace, "w") if args.trace else None
+    # Ctrl-C and SIGTERM cancel the build: a parent may have blocked them (CI runners, test harnesses do).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM])
     try:
-        session = Session(shlex.split(args.server), trace=trace)
+        session = Session(shlex.split(args.server), trace=trace, stderr=subprocess.DEVNULL if args.quiet else None)
     except ProtocolError as error:
         print("idpbuild_build: %s" % error, file=sys.stderr)
         return 2
@@ -248,6 +250,9 @@ def main(argv=None):
                                     "initializationOptions": settings or None}, timeout=30)
         session.notify("initialized", {})
         session.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "dockerfile", "version": 1, "text": text}})
+        # The checks first: their errors are what refuses a build, so show them before it.
+        show(session.wait_for(lambda m: m.get("method") == "textDocument/publishDiagnostics" and m["params"].get("uri") == uri,
+                              30, show))
         argument = {"uri": uri}
         for key, value in [("contextDir", args.context and os.path.abspath(args.context)), ("imageName", args.name),
                            ("imageTag", args.tag), ("target", args.target)]:

@@ -164,11 +164,9 @@ final class BuildFeatures: Sendable {
     /// Resolves a command's argument; throws -32602 for values no build could use (a bad image name or tag).
     func resolve(_ arguments: BuildArguments, context: CommandContext) async throws(ResponseError) -> ResolvedBuild {
         let path = arguments.uri.flatMap(DocumentURI.path(of:)) ?? Self.absolutePath(arguments.dockerfilePath ?? "")
+        // The open document of that file, however the argument spelled its URI (or gave a path).
         var uri = arguments.uri ?? DocumentURI.uri(forPath: path)
-        if await documents.snapshot(uri, settings: context.settings, generation: context.generation) == nil,
-           let open = await documents.openURI(forPath: path) {
-            uri = open
-        }
+        if await context.document(uri) == nil, let open = await documents.openURI(forPath: path) { uri = open }
         let analysis: DocumentAnalysis
         var version: Int?
         if let snapshot = await context.document(uri) {

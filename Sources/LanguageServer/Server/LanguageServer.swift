@@ -299,7 +299,9 @@ public final class LanguageServer: MessageHandler {
                 throw LanguageServerError.documentNotOpen(uri: params.textDocument.uri)
             }
         case DidSaveTextDocumentNotification.method:
-            break  // the server works on the editor's text
+            // The server works on the editor's text; a save may come with changed context files, so the cache hints
+            // are asked for again.
+            await builds?.refreshHints()
         case DidChangeConfigurationNotification.method:
             let params = try notification.params.decode(DidChangeConfigurationNotification.self)
             if let settings = params.settings, Self.holdsOurSettings(settings) {
