@@ -435,7 +435,7 @@ struct PrivateDockerfile: Sendable {
     init(bytes: [UInt8], original: String, in directory: String) throws {
         var template = Array((directory + "/idpbuild-lsp-XXXXXX").utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw LanguageServerError.invalidChange(uri: original, detail: "cannot create a temporary folder: \(String(cString: strerror(errno)))")
+            throw CopyError(description: "cannot create a folder in \(directory) for the text to build: \(String(cString: strerror(errno))); check TMPDIR")
         }
         folder = String(cString: made)
         self.original = original
@@ -450,6 +450,11 @@ struct PrivateDockerfile: Sendable {
             try? FileManager.default.removeItem(atPath: folder)
             throw error
         }
+    }
+
+    /// Why the copy could not be made.
+    struct CopyError: Error, CustomStringConvertible {
+        let description: String
     }
 
     /// `text` with the private copy's path replaced by the real one (for messages).
