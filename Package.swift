@@ -28,9 +28,10 @@ let package = Package(
         .target(name: "DockerfileSyntax"),
         .target(name: "DockerfileCheck", dependencies: ["DockerfileSyntax", "OCI"]),
 
-        // Editors: JSON-RPC framing and connection, then the language server.
+        // Editors: JSON-RPC framing and connection, then the language server (which builds through BuildService).
         .target(name: "JSONRPC"),
-        .target(name: "LanguageServer", dependencies: ["JSONRPC", "DockerfileSyntax", "DockerfileCheck", "ResourceLimits"]),
+        .target(name: "LanguageServer", dependencies: ["JSONRPC", "DockerfileSyntax", "DockerfileCheck", "BuildService", "BuildEngine",
+                                                       "ResourceLimits"]),
         // The shared server: sessions on unix and loopback TCP sockets, and the stdio bridge to them.
         .target(name: "LanguageServerHost", dependencies: ["LanguageServer", "JSONRPC"]),
 
@@ -87,12 +88,13 @@ let package = Package(
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .target(name: "LSPTestSupport", dependencies: ["JSONRPC"], path: "Tests/LSPTestSupport"),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "LSPTestSupport"]),
-        .testTarget(name: "LanguageServerTests", dependencies: ["LanguageServer", "JSONRPC", "LSPTestSupport"]),
+        .testTarget(name: "LanguageServerTests", dependencies: ["LanguageServer", "JSONRPC", "LSPTestSupport", "BuildService"]),
         // idpbuild in a systemd desktop, against systemd-socket-activate, NOTIFY_SOCKET, journald's socket and cgroups.
-        .testTarget(name: "ServiceTests", dependencies: ["idpbuild", "BuildService", "BuildEngine", "ResourceLimits", "JSONRPC", "LSPTestSupport"]),
+        .testTarget(name: "ServiceTests", dependencies: ["idpbuild", "BuildService", "BuildEngine", "ResourceLimits", "JSONRPC", "LSPTestSupport",
+                                                        "TestSupport", "BuildTestSupport", "SandboxTestSupport"]),
         .testTarget(name: "LanguageServerHostTests", dependencies: ["LanguageServerHost", "LanguageServer", "JSONRPC", "LSPTestSupport"]),
         // Headless Neovim and Emacs (Eglot) against the built `idpbuild lsp`.
-        .testTarget(name: "EditorTests", dependencies: ["idpbuild", "JSONRPC"]),
+        .testTarget(name: "EditorTests", dependencies: ["idpbuild", "JSONRPC", "TestSupport", "BuildTestSupport", "SandboxTestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "OCI", "TestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTP", "OCI", "TestSupport"]),
         .testTarget(name: "CredentialsTests", dependencies: ["Credentials", "Registry", "HTTP", "TestSupport"]),
@@ -102,9 +104,14 @@ let package = Package(
         .testTarget(name: "IDPBuildCLITests", dependencies: ["idpbuild", "Registry", "OCI", "TestSupport"]),
         .target(name: "SandboxTestSupport", dependencies: ["Sandbox", "CArchive"], path: "Tests/SandboxTestSupport"),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "LayerDiff", "SandboxTestSupport"]),
+        // A registry with a busybox base image as alpine:3.19 behind a registries.conf mirror, for the build tests.
+        .target(name: "BuildTestSupport", dependencies: ["TestSupport", "SandboxTestSupport", "Registry", "OCI"], path: "Tests/BuildTestSupport"),
         .testTarget(name: "BuildEngineTests", dependencies: ["BuildEngine", "BuildService", "ImageStore", "ImageTransfer", "OCI", "Registry",
                                                             "RegistriesConf", "Sandbox", "LayerDiff", "DockerfileSyntax", "TestSupport",
-                                                            "SandboxTestSupport"]),
+                                                            "SandboxTestSupport", "BuildTestSupport"]),
+        // The build commands, lenses, hints and diagnostics of the language server against real builds and a registry.
+        .testTarget(name: "EditorBuildTests", dependencies: ["idpbuild", "LanguageServer", "JSONRPC", "BuildService", "BuildEngine",
+                                                            "LSPTestSupport", "TestSupport", "SandboxTestSupport", "BuildTestSupport"]),
         .testTarget(name: "ResourceLimitsTests", dependencies: ["ResourceLimits"]),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", "ResourceLimits"]),
         .testTarget(name: "BuildLogTests", dependencies: ["BuildLog", "BuildEngine", "Systemd", "DockerfileSyntax"]),

@@ -75,6 +75,17 @@ public struct BuildRequest: Sendable, Codable, Hashable {
         }
     }
 
+    /// The default image name for a context folder: the folder's name made a valid lowercase repository name
+    /// (`My App` → `my-app`; `image` when nothing is left).
+    public static func repositoryName(forContext path: String) -> String {
+        let base = (path as NSString).lastPathComponent.lowercased()
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+        var name = String(base.map { allowed.contains($0) ? $0 : "-" })
+        while let first = name.first, !first.isLetter && !first.isNumber { name.removeFirst() }
+        while let last = name.last, !last.isLetter && !last.isNumber { name.removeLast() }
+        return name.isEmpty ? "image" : name
+    }
+
     /// The reference the image is tagged and pushed as: `REGISTRY/NAMESPACE/NAME:TAG` (a name holding a registry
     /// host, like `localhost:5000/x`, is taken as given).
     public func fullTag(config: BuilderConfig) -> String {

@@ -91,9 +91,9 @@ public final class Connection: @unchecked Sendable {
             if drained { await handler.connectionDidDrainQueue(self) }
         }
 
-        let (reason, tasks) = state.withLock { state -> (EndReason, [Task<Void, Never>]) in
-            (state.endReason ?? .closed, state.inflight.values.compactMap(\.task))
-        }
+        let reason = state.withLock { $0.endReason ?? .closed }
+        await handler.connectionWillEnd(self, reason: reason)
+        let tasks = state.withLock { $0.inflight.values.compactMap(\.task) }
         // No answer to this side's requests can arrive any more; new ones fail at once (endReason is set).
         let pending = state.withLock { state -> [(String, CheckedContinuation<Payload, any Error>)] in
             defer { state.pendingOutgoing = [:] }

@@ -10,11 +10,16 @@ public protocol MessageHandler: Sendable {
     func handle(_ notification: NotificationMessage, on connection: Connection) async
     /// Called when every message received so far has been handled (the moment to coalesce queued work).
     func connectionDidDrainQueue(_ connection: Connection) async
+    /// Called once when reading has stopped (end of input, `close()`, or a failed output), before the connection waits
+    /// for the requests still being worked on: the moment to cancel long work nobody will wait for.
+    func connectionWillEnd(_ connection: Connection, reason: EndReason) async
 }
 
 extension MessageHandler {
     /// Does nothing.
     public func connectionDidDrainQueue(_ connection: Connection) async {}
+    /// Does nothing.
+    public func connectionWillEnd(_ connection: Connection, reason: EndReason) async {}
 }
 
 /// How a request is answered: now, or by work that runs concurrently with later messages.

@@ -175,13 +175,7 @@ struct BuildCommand: AsyncParsableCommand {
     }
 
     /// The context folder's name made a valid lowercase repository name.
-    static func repositoryName(for path: String) -> String {
-        let base = (path as NSString).lastPathComponent.lowercased()
-        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789._-")
-        var name = String(base.map { allowed.contains($0) ? $0 : "-" })
-        while let first = name.first, !first.isLetter && !first.isNumber { name.removeFirst() }
-        return name.isEmpty ? "image" : name
-    }
+    static func repositoryName(for path: String) -> String { BuildRequest.repositoryName(forContext: path) }
 }
 
 extension LogDestination: ExpressibleByArgument {}

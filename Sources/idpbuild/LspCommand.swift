@@ -1,7 +1,9 @@
 import ArgumentParser
 import BuildLog
+import BuildService
 import Dispatch
 import Foundation
+import JSONRPC
 import LanguageServer
 import LanguageServerHost
 import Systemd
@@ -23,6 +25,9 @@ struct LspCommand: AsyncParsableCommand {
         service units; auto is $XDG_RUNTIME_DIR/idpbuild/lsp.sock, or the sockets systemd passed). TCP is loopback \
         only, and clients present the token from --token-file. --connect joins standard input and output to such a \
         server, for editors that only start processes.
+        The build commands (idpbuild.buildAndPush, idpbuild.build, idpbuild.cancelBuild) build in a worker process \
+        like idpbuild build, one build queue for every session of the process; the options below set their \
+        defaults, and the client's settings (registry, namespace, insecureRegistries, caFile) override the first four.
         Exit status: 0 after shutdown and exit (stdio), when idle or stopped (--listen), or when the server ended \
         the session (--connect); 1 when the client exits or disconnects without shutdown, or the server cannot \
         listen or be reached; 2 for a wrong command line.
@@ -54,6 +59,27 @@ struct LspCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The largest message accepted, in bytes; larger ones are answered with an error and skipped.", valueName: "BYTES"))
     var maxMessageSize = 16 << 20
 
+    @Option(help: "Registry host[:port] for builds (default: IDPBUILD_REGISTRY or gitea.cnoe.localtest.me:8443).")
+    var registry: String?
+
+    @Option(help: "Namespace (Gitea owner) for builds.")
+    var namespace: String = BuilderConfig.defaultNamespace
+
+    @Option(name: .customLong("insecure-registry"), help: "Allow plain HTTP and unverified TLS for this host[:port] (repeat).")
+    var insecureRegistries: [String] = []
+
+    @Option(name: .customLong("ca-file"), help: "A CA certificate file the registry's certificate is checked against.")
+    var caFile: String?
+
+    @Option(name: .customLong("registries-conf"), help: "registries.conf for builds (default: the containers search order).")
+    var registriesConf: String?
+
+    @Option(name: .customLong("root"), help: "Image store directory (default: $XDG_DATA_HOME/idpbuild or ~/.local/share/idpbuild).")
+    var root: String?
+
+    @ArgumentParser.Flag(name: .customLong("no-kubernetes"), help: "Do not ask the Kubernetes API for the Gitea credential or CA.")
+    var noKubernetes = false
+
     func validate() throws {
         guard ServerLog.Level(name: logLevel) != nil else {
             throw ValidationError("--log-level takes error, warning, info or debug, not \(logLevel)")
@@ -74,6 +100,32 @@ struct LspCommand: AsyncParsableCommand {
                 throw ValidationError("\(flag) \(error.description)")
             }
         }
+        let (_, problems) = ServerSettings().applying(settingsJSON)
+        if let problem = problems.first { throw ValidationError(problem.replacingOccurrences(of: "insecureRegistries", with: "--insecure-registry")) }
+    }
+
+    /// The command line's build settings as the client's settings would give them.
+    var settingsJSON: JSONValue {
+        var object: [String: JSONValue] = ["namespace": .string(namespace)]
+        if let registry = registry ?? ProcessInfo.processInfo.environment["IDPBUILD_REGISTRY"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            object["registry"] = .string(registry)
+        }
+        if !insecureRegistries.isEmpty { object["insecureRegistries"] = .array(insecureRegistries.map { .string($0) }) }
+        if let caFile { object["caFile"] = .string(URL(fileURLWithPath: caFile).standardizedFileURL.path) }
+        return .object(object)
+    }
+
+    /// The options every session of this process starts from: one build coordinator (one build queue, one store)
+    /// for all of them.
+    func serverOptions(log: ServerLog, shared: SharedServerState? = nil) -> LanguageServer.Options {
+        let builds = BuildCoordinator(config: BuilderConfig(
+            registriesConf: registriesConf.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
+            storeRoot: root.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, useKubernetes: !noKubernetes))
+        // The shared server's sessions also answer idpbuild.serverStatus: who else is connected, what is building.
+        let commands: [any ServerCommand] = shared.map { [ServerStatusCommand(shared: $0, builds: builds)] } ?? []
+        return LanguageServer.Options(version: IDPBuild.configuration.version, commands: commands, log: log, maximumMessageSize: maxMessageSize,
+                                      builds: builds, settings: ServerSettings().applying(settingsJSON).settings,
+                                      shared: shared ?? SharedServerState())
     }
 
     func run() async throws {
@@ -92,8 +144,7 @@ struct LspCommand: AsyncParsableCommand {
         guard output >= 0, dup2(STDERR_FILENO, STDOUT_FILENO) >= 0 else {
             throw ValidationError("cannot set up standard output: \(String(cString: strerror(errno)))")
         }
-        let server = LanguageServer(input: STDIN_FILENO, output: output, options: LanguageServer.Options(
-            version: IDPBuild.configuration.version, log: serverLog, maximumMessageSize: maxMessageSize))
+        let server = LanguageServer(input: STDIN_FILENO, output: output, options: serverOptions(log: serverLog))
         let status = await server.run()
         Foundation.exit(status)
     }
@@ -163,8 +214,7 @@ struct LspCommand: AsyncParsableCommand {
             }
             let shared = SharedServerState()
             let options = SessionHost.Options(
-                server: LanguageServer.Options(version: IDPBuild.configuration.version, commands: [ServerStatusCommand(shared: shared)],
-                                               log: log, maximumMessageSize: maxMessageSize, shared: shared),
+                server: serverOptions(log: log, shared: shared),
                 idleTimeout: idleTimeout > 0 ? idleTimeout : nil, token: token, tokenFile: tokenPath,
                 events: { event in
                     switch event {

@@ -1,4 +1,5 @@
 import BuildEngine
+import BuildTestSupport
 import Foundation
 import ImageStore
 import ImageTransfer
@@ -27,21 +28,17 @@ final class BuildEnvironment: @unchecked Sendable {
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { throw TestFailure("mkdtemp failed") }
         directory = String(cString: made)
         chmod(directory, 0o755)
-        registry = try await DockerRegistry(directory: directory + "/registry")
+        let base: BaseImageRegistry
         do {
-            try await Self.pushBase(to: registry.host, in: directory + "/base")
-            registriesConf = directory + "/registries.conf"
-            let text = """
-            [[registry]]
-            prefix = "docker.io"
-            location = "\(registry.host)/upstream"
-            insecure = true
-            [[registry.mirror]]
-            location = "\(registry.host)/mirror"
-            insecure = true
-            """
-            try Data(text.utf8).write(to: URL(fileURLWithPath: registriesConf))
-            registries = try RegistriesConfiguration.parse(text, path: registriesConf)
+            base = try await BaseImageRegistry(directory: directory)
+        } catch {
+            removeTreeAsNamespaceRoot(directory)
+            throw error
+        }
+        registry = base.registry
+        do {
+            registriesConf = base.registriesConf
+            registries = try RegistriesConfiguration.parse(base.registriesConfText, path: registriesConf)
             store = try ImageStore(root: directory + "/store")
         } catch {
             registry.stop()
@@ -85,33 +82,6 @@ final class BuildEnvironment: @unchecked Sendable {
     func stop() {
         registry.stop()
         removeTreeAsNamespaceRoot(directory)
-    }
-
-    /// Builds the base image from Debian's busybox-static and pushes it to the registry.
-    static func pushBase(to host: String, in directory: String) async throws {
-        let rootfs = directory + "/rootfs"
-        try makeBusyboxRootfs(in: rootfs)
-        try TestSupport.check(["tar", "--numeric-owner", "--owner=0", "--group=0", "--sort=name", "--mtime=@0",
-                               "-C", rootfs, "-cf", directory + "/layer.tar", "."])
-        try TestSupport.check(["sh", "-c", "gzip -1 -n -c '\(directory)/layer.tar' > '\(directory)/layer.tar.gz'"])
-        let diffID = try TestImage.digestOfFile(directory + "/layer.tar")
-        let layerPath = directory + "/layer.tar.gz"
-        let size = Int64(try FileManager.default.attributesOfItem(atPath: layerPath)[.size] as! Int)
-        let layer = Descriptor(mediaType: MediaType.ociLayerGzip, digest: try TestImage.digestOfFile(layerPath), size: size)
-        var container = ContainerConfig()
-        container.Env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]
-        container.Cmd = ["/bin/sh"]
-        let config = ImageConfig(created: "1970-01-01T00:00:00Z", architecture: Platform.current.architecture, os: "linux",
-                                 config: container, rootfs: RootFS(diffIDs: [diffID]),
-                                 history: [History(created: "1970-01-01T00:00:00Z", createdBy: "busybox-static from Debian")])
-        let configBytes = try CanonicalJSON.encode(config)
-        try Data(configBytes).write(to: URL(fileURLWithPath: directory + "/config.json"))
-        let configDescriptor = Descriptor(mediaType: MediaType.ociConfig, digest: Digest.sha256(of: configBytes), size: Int64(configBytes.count))
-        let manifest = try CanonicalJSON.encode(ImageManifest(config: configDescriptor, layers: [layer]))
-        let client = RegistryClient(endpoint: RegistryEndpoint(host: host, insecure: true))
-        try await client.uploadBlob(repository: "mirror/library/alpine", descriptor: layer, from: layerPath)
-        try await client.uploadBlob(repository: "mirror/library/alpine", descriptor: configDescriptor, from: directory + "/config.json")
-        try await client.putManifest(repository: "mirror/library/alpine", reference: "3.19", bytes: manifest, mediaType: MediaType.ociManifest)
     }
 }
 

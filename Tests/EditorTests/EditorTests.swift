@@ -74,10 +74,13 @@ import Glibc
     }
 
     /// Runs an editor with the driver environment in a fresh folder and returns the report; removes the folder.
-    static func runEditor(fileName: String, arguments: [String]) async throws -> JSONValue {
+    /// `prepare` adds files and environment variables (it gets the folder and the edited file's URL); `timeout` is
+    /// the editor's whole run.
+    static func runEditor(fileName: String, arguments: [String], timeout: Double = 180,
+                          prepare: (URL, URL) throws -> [String: String] = { _, _ in [:] }) async throws -> JSONValue {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("idpbuild-editor-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("detect"), withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
+        defer { removeFolder(folder) }
         let file = folder.appendingPathComponent(fileName)
         try FileManager.default.copyItem(at: repository.appendingPathComponent("Fixtures/editors/Dockerfile"), to: file)
         let report = folder.appendingPathComponent("report.json")
@@ -92,6 +95,7 @@ import Glibc
         environment["IDPBUILD_REPO"] = repository.path
         environment["IDPBUILD_FILE"] = file.path
         environment["IDPBUILD_REPORT"] = report.path
+        for (name, value) in try prepare(folder, file) { environment[name] = value }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: arguments[0])
         process.arguments = Array(arguments.dropFirst())
@@ -105,12 +109,12 @@ import Glibc
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        let deadline = Date().addingTimeInterval(180)
+        let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {
             if Date() > deadline {
                 process.terminate()
                 process.waitUntilExit()
-                throw EditorTestFailure("\(arguments[0]) did not finish within 180 s; its output:\n\((try? String(contentsOf: output, encoding: .utf8)) ?? "")")
+                throw EditorTestFailure("\(arguments[0]) did not finish within \(Int(timeout)) s; its output:\n\((try? String(contentsOf: output, encoding: .utf8)) ?? "")")
             }
             try await Task.sleep(nanoseconds: 20_000_000)
         }
@@ -119,6 +123,19 @@ import Glibc
             throw EditorTestFailure("\(arguments[0]) exited \(process.terminationStatus) without a report; its output:\n\(editorOutput)")
         }
         return try JSONDecoder().decode(JSONValue.self, from: data)
+    }
+
+    /// Removes a test folder, including files a rootless build left owned by subordinate IDs (through
+    /// `idpbuild unshare`, as root of the user namespace that made them).
+    static func removeFolder(_ folder: URL) {
+        if geteuid() != 0, FileManager.default.isExecutableFile(atPath: binary.path) {
+            let process = Process()
+            process.executableURL = binary
+            process.arguments = ["unshare", "--", "rm", "-rf", folder.path]
+            process.standardError = FileHandle.nullDevice
+            if (try? process.run()) != nil { process.waitUntilExit() }
+        }
+        try? FileManager.default.removeItem(at: folder)
     }
 
     /// A link to the built binary inside `folder`, so the servers these tests start have their own command line:

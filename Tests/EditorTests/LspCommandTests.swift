@@ -89,5 +89,21 @@ import Testing
         #expect(usage.status == 2)
         #expect(usage.stderr.contains("--log-level takes error, warning, info or debug"))
         #expect(usage.stdout.isEmpty)
+        let registry = try await Self.run(["--insecure-registry", "https://example.test/"], input: Data())
+        #expect(registry.status == 2)
+        #expect(registry.stderr.contains("--insecure-registry must be a list of host[:port] strings"), "\(registry.stderr)")
+    }
+
+    @Test func theBuildOptionsAreTheSettingsDefaults() async throws {
+        var input = Self.frame(#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}"#)
+        input.append(Self.frame(#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#))
+        input.append(Self.frame(#"{"jsonrpc":"2.0","method":"textDocument/didOpen","params":{"textDocument":{"uri":"file:///src/app/Dockerfile","languageId":"dockerfile","version":1,"text":"FROM alpine\n"}}}"#))
+        input.append(Self.frame(#"{"jsonrpc":"2.0","id":2,"method":"textDocument/codeLens","params":{"textDocument":{"uri":"file:///src/app/Dockerfile"}}}"#))
+        input.append(Self.frame(#"{"jsonrpc":"2.0","id":3,"method":"shutdown"}"#))
+        input.append(Self.frame(#"{"jsonrpc":"2.0","method":"exit"}"#))
+        let result = try await Self.run(["--registry", "registry.example:5000", "--namespace", "team"], input: input)
+        #expect(result.status == 0)
+        let lenses = try Self.messages(result.stdout).first { $0["id"] == 2 }
+        #expect(lenses?["result"]?.arrayValue?.first?["command"]?["title"] == "Build and push → registry.example:5000/team/app:latest")
     }
 }

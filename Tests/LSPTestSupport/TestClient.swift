@@ -126,6 +126,18 @@ public final class TestClient: @unchecked Sendable {
         return message
     }
 
+    /// Reads what arrives within `seconds` into the backlog, where later waits still find it (it stays in
+    /// `transcript` too); returns how many messages arrived.
+    @discardableResult
+    public func receive(for seconds: Double) async throws -> Int {
+        var count = 0
+        while let message = try await read(until: Date().addingTimeInterval(seconds)) {
+            backlog.append(message)
+            count += 1
+        }
+        return count
+    }
+
     /// Messages that arrived but were not yet consumed, after waiting `quietFor` seconds for more.
     public func drain(quietFor seconds: Double = 0.2) async throws -> [JSONValue] {
         while let message = try await read(until: Date().addingTimeInterval(seconds)) { backlog.append(message) }

@@ -1,3 +1,4 @@
+import BuildService
 import Foundation
 import JSONRPC
 import LanguageServer
@@ -21,9 +22,10 @@ final class Harness: @unchecked Sendable {
 
     init(commands: [any ServerCommand] = [], maximumMessageSize: Int = 16 << 20) {
         let lines = logLines
+        // Builds are on, as in `idpbuild lsp` (the transcripts show its capabilities); these tests never start one.
         let server = LanguageServer(input: client.serverInput, output: client.serverOutput, options: LanguageServer.Options(
             version: "test", commands: commands, log: ServerLog(level: .debug) { lines.append($0) },
-            maximumMessageSize: maximumMessageSize))
+            maximumMessageSize: maximumMessageSize, builds: BuildCoordinator(config: BuilderConfig(useKubernetes: false, environment: [:]))))
         run = Task { await server.run() }
     }
 

@@ -15,7 +15,7 @@ import Testing
         #expect(result.at("serverInfo.name") == "idpbuild")
         #expect(result.at("capabilities.positionEncoding") == "utf-16")
         #expect(result.at("capabilities.textDocumentSync.change") == 2)
-        #expect(result.at("capabilities.executeCommandProvider") == nil)
+        #expect(result.at("capabilities.executeCommandProvider.commands") == ["idpbuild.build", "idpbuild.buildAndPush", "idpbuild.cancelBuild"])
         let hover = try await harness.client.call("textDocument/hover", ["textDocument": ["uri": .string(Harness.uri)], "position": position(0, 0)])
         #expect(hover.at("error.code") == .integer(ErrorCode.invalidParams))
         #expect(hover.at("error.message")?.stringValue?.contains("is not open") == true)

@@ -140,10 +140,11 @@ private struct EditCommand: ServerCommand {
     @Test func commandsAreListedAndArgumentsChecked() async throws {
         let harness = Harness(commands: commands)
         let result = try await harness.initialize()
-        #expect(result.at("capabilities.executeCommandProvider.commands") == ["test.arguments", "test.edit", "test.progress", "test.wait"])
+        #expect(result.at("capabilities.executeCommandProvider.commands") == ["idpbuild.build", "idpbuild.buildAndPush", "idpbuild.cancelBuild",
+                                                                              "test.arguments", "test.edit", "test.progress", "test.wait"])
         let unknown = try await harness.client.call("workspace/executeCommand", ["command": "idpbuild.nothing"])
         #expect(unknown.at("error.code") == .integer(ErrorCode.invalidParams))
-        #expect(unknown.at("error.message")?.stringValue?.contains("available: test.arguments, test.edit") == true)
+        #expect(unknown.at("error.message")?.stringValue?.contains("available: idpbuild.build, idpbuild.buildAndPush, idpbuild.cancelBuild, test.arguments, test.edit") == true)
         let good = try await harness.client.call("workspace/executeCommand", ["command": "test.arguments", "arguments": [["name": "x"]]])
         #expect(good["result"] == "x")
         let wrong = try await harness.client.call("workspace/executeCommand", ["command": "test.arguments", "arguments": [["name": 5]]])
@@ -187,6 +188,22 @@ private struct EditCommand: ServerCommand {
         #expect(harness.client.transcript.filter { $0["method"] == "$/progress" }.count == before)
         #expect(!harness.client.transcript.contains { $0["method"] == "window/workDoneProgress/create" })
         #expect(try await harness.finish() == 0)
+    }
+
+    @Test func aClientThatNeverAcceptsTheProgressTokenGetsTheResultWithoutProgress() async throws {
+        let harness = Harness(commands: commands)
+        try await harness.initialize(capabilities: ["window": ["workDoneProgress": true]])
+        let started = Date()
+        let id = harness.client.request("workspace/executeCommand", ["command": "test.progress"])
+        _ = try await harness.client.waitFor("window/workDoneProgress/create") { $0["method"] == "window/workDoneProgress/create" }
+        // Never answered: after five seconds the command runs without progress (and the request is withdrawn).
+        let response = try await harness.client.response(to: id, timeout: 20)
+        #expect(response.at("result.steps") == 10)
+        #expect(Date().timeIntervalSince(started) >= 5)
+        #expect(!harness.client.transcript.contains { $0["method"] == "$/progress" })
+        #expect(harness.client.transcript.contains { $0["method"] == "$/cancelRequest" })
+        #expect(try await harness.finish() == 0)
+        #expect(harness.log.contains { $0.contains("did not answer window/workDoneProgress/create within 5") })
     }
 
     @Test func cancelFromProgressOrFromTheRequestStopsTheCommand() async throws {

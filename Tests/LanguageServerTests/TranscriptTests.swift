@@ -10,8 +10,10 @@ import Testing
     static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("protocol/transcripts")
 
+    /// The transcripts without builds (build-*.md need a registry: EditorBuildTests replays them).
     static var files: [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasSuffix(".md") }.sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
+            .filter { $0.hasSuffix(".md") && !$0.hasPrefix("build-") }.sorted()
     }
 
     /// The server's version is the package's; transcripts are compared without it.
@@ -29,34 +31,16 @@ import Testing
     }
 
     @Test(arguments: files) func replays(_ name: String) async throws {
-        let text = try String(contentsOf: Self.folder.appendingPathComponent(name), encoding: .utf8)
-        var steps: [(send: String, expect: [JSONValue])] = []
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("--> ") {
-                steps.append((String(line.dropFirst(4)), []))
-            } else if line.hasPrefix("<-- ") {
-                let message = try JSONDecoder().decode(JSONValue.self, from: Data(line.dropFirst(4).utf8))
-                guard !steps.isEmpty else { throw TestClientError("\(name): a server line before any client line") }
-                steps[steps.count - 1].expect.append(Self.normalized(message))
-            }
-        }
-        #expect(steps.count >= 3, "\(name) has too few lines")
+        let transcript = try Transcript(try String(contentsOf: Self.folder.appendingPathComponent(name), encoding: .utf8),
+                                        normalize: Self.normalized)
+        #expect(transcript.steps.count >= 3, "\(name) has too few lines")
         let harness = Harness()
-        for (index, step) in steps.enumerated() {
-            harness.client.sendText(step.send)
-            var remaining = step.expect
-            while !remaining.isEmpty {
-                let message = Self.normalized(try await harness.client.next(timeout: 20))
-                guard let found = remaining.firstIndex(of: message) else {
-                    Issue.record("\(name), after client line \(index + 1): unexpected \(message.jsonText)\nexpected one of:\n\(remaining.map(\.jsonText).joined(separator: "\n"))")
-                    return
-                }
-                remaining.remove(at: found)
-            }
+        for problem in try await transcript.replay(on: harness.client, name: name, timeout: 20, normalize: Self.normalized) {
+            Issue.record(Comment(rawValue: problem))
         }
         // The server has written everything when run() returns (exit flushes the output).
         #expect(await harness.run.value == 0)
-        let extra = try await harness.client.drain(quietFor: 0)
+        let extra = transcript.unexpected(try await harness.client.drain(quietFor: 0), normalize: Self.normalized)
         #expect(extra.isEmpty, "\(name): unexpected messages at the end: \(extra.map(\.jsonText))")
     }
 }

@@ -50,6 +50,10 @@ public struct ClientCapabilities: Codable, Sendable, Hashable {
     public var didChangeConfigurationDynamicRegistration: Bool { flag("workspace.didChangeConfiguration.dynamicRegistration") }
     /// `window.workDoneProgress` (the client accepts `window/workDoneProgress/create`).
     public var workDoneProgress: Bool { flag("window.workDoneProgress") }
+    /// `workspace.codeLens.refreshSupport` (the client answers `workspace/codeLens/refresh`).
+    public var codeLensRefresh: Bool { flag("workspace.codeLens.refreshSupport") }
+    /// `workspace.inlayHint.refreshSupport` (the client answers `workspace/inlayHint/refresh`).
+    public var inlayHintRefresh: Bool { flag("workspace.inlayHint.refreshSupport") }
     /// `textDocument.completion.completionItem.snippetSupport`.
     public var completionSnippets: Bool { flag("textDocument.completion.completionItem.snippetSupport") }
     /// The formats the client shows completion documentation in.

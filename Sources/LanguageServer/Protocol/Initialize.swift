@@ -96,6 +96,12 @@ public struct ServerCapabilities: Codable, Sendable, Hashable {
         public var triggerCharacters: [String]
     }
 
+    /// Code lens options.
+    public struct CodeLensOptions: Codable, Sendable, Hashable {
+        /// Whether `codeLens/resolve` is served (it is not: lenses come complete).
+        public var resolveProvider: Bool
+    }
+
     /// Commands the server runs through `workspace/executeCommand`.
     public struct ExecuteCommandOptions: Codable, Sendable, Hashable {
         /// Their identifiers.
@@ -138,4 +144,8 @@ public struct ServerCapabilities: Codable, Sendable, Hashable {
     public var semanticTokensProvider: SemanticTokensOptions
     /// Commands (absent when the server has none).
     public var executeCommandProvider: ExecuteCommandOptions?
+    /// Code lenses (present when the server builds images).
+    public var codeLensProvider: CodeLensOptions?
+    /// Inlay hints (present when the server builds images).
+    public var inlayHintProvider: Bool?
 }

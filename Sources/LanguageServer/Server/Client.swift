@@ -17,6 +17,11 @@ public struct Client: Sendable {
         return try payload.decode(Request.Response.self)
     }
 
+    /// Sends a request without parameters (the `…/refresh` requests) and waits for the answer.
+    public func sendWithoutParameters<Request: LSPRequest>(_ type: Request.Type) async throws(ResponseError) {
+        _ = try await connection.send(request: Request.method, params: nil)
+    }
+
     /// Shows a message to the user (`window/showMessage`).
     public func showMessage(_ type: MessageType, _ message: String) {
         send(ShowMessageNotification(type: type, message: message))

@@ -41,16 +41,39 @@ public struct CommandContext: Sendable {
         await documents.snapshot(uri, settings: settings, generation: generation)
     }
 
+    /// How long `beginProgress` waits for the client to accept a progress token.
+    static let progressCreateTimeout = Duration.seconds(5)
+
     /// Starts work-done progress (see `ProgressReporter` for which token is used).
     public func beginProgress(title: String, cancellable: Bool, message: String? = nil) async -> ProgressReporter {
         var token = workDoneToken
         if token == nil && capabilities.workDoneProgress {
             let fresh = await progress.newToken()
-            do {
-                _ = try await client.send(CreateWorkDoneProgressRequest(token: fresh))
+            let client = self.client
+            // The work waits for the answer (LSP: the token is usable once the client accepted it), but not forever:
+            // a client that never answers gets the work without progress.
+            let accepted = await withTaskGroup(of: Bool?.self) { group -> Bool? in
+                group.addTask {
+                    do throws(ResponseError) {
+                        _ = try await client.send(CreateWorkDoneProgressRequest(token: fresh))
+                        return true
+                    } catch {
+                        client.log.log(.warning, "the client refused a progress token (\(error.message)); continuing without progress")
+                        return false
+                    }
+                }
+                group.addTask {
+                    try? await Task.sleep(for: Self.progressCreateTimeout)
+                    return nil
+                }
+                let first = await group.next() ?? nil
+                group.cancelAll()
+                return first
+            }
+            if accepted == true {
                 token = fresh
-            } catch {
-                client.log.log(.warning, "the client refused a progress token (\(error.message)); continuing without progress")
+            } else if accepted == nil {
+                client.log.log(.warning, "the client did not answer window/workDoneProgress/create within \(Self.progressCreateTimeout); continuing without progress")
             }
         }
         let reporter = ProgressReporter(token: token, client: client)

@@ -60,6 +60,44 @@ public struct DocumentSnapshot: Sendable {
     public let analysis: DocumentAnalysis
 }
 
+/// A diagnostic from another source than the checks (a failed build step), tied to an instruction by its text: it
+/// follows the instruction when lines are added or removed elsewhere, and it is gone once that instruction is edited.
+struct AnchoredDiagnostic: Sendable, Hashable {
+    /// The instruction's bytes, exactly as they were when the diagnostic was made.
+    var instructionText: [UInt8]
+    /// Which of the instructions with that exact text it belongs to (0 for the first).
+    var occurrence: Int
+    /// The diagnostic; its range is replaced by the instruction's current range when published.
+    var diagnostic: Diagnostic
+
+    /// The diagnostics placed on the instructions of `dockerfile` that still read as they did.
+    static func locate(_ anchored: [AnchoredDiagnostic], in dockerfile: Dockerfile, converter: PositionConverter) -> [Diagnostic] {
+        guard !anchored.isEmpty else { return [] }
+        let bytes = dockerfile.source.bytes
+        return anchored.compactMap { anchor in
+            let matches = dockerfile.instructions.filter { instruction in
+                let range = instruction.range.bytes
+                return range.count == anchor.instructionText.count && bytes[range].elementsEqual(anchor.instructionText)
+            }
+            guard anchor.occurrence < matches.count else { return nil }
+            var diagnostic = anchor.diagnostic
+            diagnostic.range = converter.range(matches[anchor.occurrence].range)
+            return diagnostic
+        }
+    }
+
+    /// The anchor of the instruction at `range` of `dockerfile` (nil when no instruction starts there).
+    static func anchor(at range: SourceRange, in dockerfile: Dockerfile, diagnostic: Diagnostic) -> AnchoredDiagnostic? {
+        guard let instruction = dockerfile.instructions.first(where: { $0.range.startOffset == range.startOffset })
+                ?? dockerfile.instructions.first(where: { $0.range.bytes.contains(range.startOffset) }) else { return nil }
+        let bytes = dockerfile.source.bytes
+        let text = Array(bytes[instruction.range.bytes])
+        let occurrence = dockerfile.instructions.prefix { $0.range.startOffset < instruction.range.startOffset }
+            .filter { $0.range.bytes.count == text.count && bytes[$0.range.bytes].elementsEqual(text) }.count
+        return AnchoredDiagnostic(instructionText: text, occurrence: occurrence, diagnostic: diagnostic)
+    }
+}
+
 /// The open documents: the one owner of their text, versions and published diagnostics.
 actor DocumentStore {
     private struct Document {
@@ -67,11 +105,16 @@ actor DocumentStore {
         var version: Int
         var bytes: [UInt8]
         var analysis: DocumentAnalysis?
-        /// The version and settings generation last published.
-        var published: (version: Int, generation: Int)?
+        /// The version, settings generation and anchored-diagnostics revision last published.
+        var published: (version: Int, generation: Int, revision: Int)?
     }
 
     private var documents: [String: Document] = [:]
+    /// Diagnostics from other sources (`idpbuild build`) by document and source; kept while a document is closed, so
+    /// a failure shows again if the file is reopened unchanged.
+    private var anchored: [String: [String: [AnchoredDiagnostic]]] = [:]
+    /// Bumped whenever a document's anchored diagnostics change, so they are published even at the same version.
+    private var anchoredRevisions: [String: Int] = [:]
     /// Documents changed since the message queue last drained.
     private var changed: [String] = []
     private let publish: @Sendable (PublishDiagnosticsNotification) -> Void
@@ -131,21 +174,44 @@ actor DocumentStore {
         return DocumentSnapshot(uri: uri, analysis: analysis)
     }
 
-    /// Whether diagnostics for this version and generation were already published.
+    /// Whether diagnostics for this version, generation and anchored-diagnostics revision were already published.
     func isPublished(_ snapshot: DocumentSnapshot) -> Bool {
         guard let published = documents[snapshot.uri]?.published else { return false }
         return published.version == snapshot.version && published.generation == snapshot.analysis.generation
+            && published.revision == anchoredRevisions[snapshot.uri, default: 0]
     }
 
-    /// Publishes diagnostics if the document is still open at that version (checked and sent in one step, so a
-    /// close or a newer version in between wins).
-    func publishIfCurrent(_ snapshot: DocumentSnapshot, diagnostics: [Diagnostic]) -> Bool {
+    /// Replaces the anchored diagnostics of one source for a document (an empty list clears them); returns whether
+    /// the document is open (its diagnostics then need publishing again).
+    func setAnchored(_ uri: String, source: String, _ diagnostics: [AnchoredDiagnostic]) -> Bool {
+        let old = anchored[uri]?[source] ?? []
+        guard old != diagnostics else { return false }
+        anchored[uri, default: [:]][source] = diagnostics.isEmpty ? nil : diagnostics
+        if anchored[uri]?.isEmpty == true { anchored[uri] = nil }
+        anchoredRevisions[uri, default: 0] += 1
+        return documents[uri] != nil
+    }
+
+    /// A document's anchored diagnostics of every source, with their revision.
+    func anchoredDiagnostics(_ uri: String) -> (revision: Int, diagnostics: [AnchoredDiagnostic]) {
+        let sources = anchored[uri] ?? [:]
+        return (anchoredRevisions[uri, default: 0], sources.keys.sorted().flatMap { sources[$0]! })
+    }
+
+    /// Publishes diagnostics if the document is still open at that version and the anchored diagnostics are still
+    /// at `revision` (checked and sent in one step, so a close, a newer version or a newer build result wins).
+    func publishIfCurrent(_ snapshot: DocumentSnapshot, diagnostics: [Diagnostic], revision: Int = 0) -> Bool {
         guard var document = documents[snapshot.uri], document.version == snapshot.version,
-              document.analysis === snapshot.analysis else { return false }
-        document.published = (snapshot.version, snapshot.analysis.generation)
+              document.analysis === snapshot.analysis, anchoredRevisions[snapshot.uri, default: 0] == revision else { return false }
+        document.published = (snapshot.version, snapshot.analysis.generation, revision)
         documents[snapshot.uri] = document
         publish(PublishDiagnosticsNotification(uri: snapshot.uri, version: snapshot.version, diagnostics: diagnostics))
         return true
+    }
+
+    /// The URI of the open document whose file is `path`, if any.
+    func openURI(forPath path: String) -> String? {
+        documents.keys.sorted().first { DocumentURI.path(of: $0) == path }
     }
 
     /// The documents changed since the last call.

@@ -14,6 +14,8 @@ extension DocumentSymbolRequest: TextDocumentRequest {}
 extension FoldingRangeRequest: TextDocumentRequest {}
 extension DocumentFormattingRequest: TextDocumentRequest {}
 extension SemanticTokensRequest: TextDocumentRequest {}
+extension CodeLensRequest: TextDocumentRequest {}
+extension InlayHintRequest: TextDocumentRequest {}
 
 /// The Dockerfile language server: the LSP lifecycle, document sync, diagnostics and language features over one
 /// JSON-RPC connection.
@@ -32,16 +34,24 @@ public final class LanguageServer: MessageHandler {
         public var log: ServerLog
         /// The largest message accepted, in bytes.
         public var maximumMessageSize: Int
+        /// The builds this server runs (shared by every session of the process); nil serves no build commands, code
+        /// lenses or inlay hints.
+        public var builds: BuildCoordinator?
+        /// The settings before the client's (`idpbuild lsp --registry …`, `IDPBUILD_REGISTRY`).
+        public var settings: ServerSettings
         /// What this session shares with the other sessions of the process (one per process).
         public var shared: SharedServerState
 
         /// Creates options.
         public init(version: String, commands: [any ServerCommand] = [], log: ServerLog = ServerLog(),
-                    maximumMessageSize: Int = 16 << 20, shared: SharedServerState = SharedServerState()) {
+                    maximumMessageSize: Int = 16 << 20, builds: BuildCoordinator? = nil, settings: ServerSettings = ServerSettings(),
+                    shared: SharedServerState = SharedServerState()) {
             self.version = version
             self.commands = commands
             self.log = log
             self.maximumMessageSize = maximumMessageSize
+            self.builds = builds
+            self.settings = settings
             self.shared = shared
         }
     }
@@ -49,12 +59,14 @@ public final class LanguageServer: MessageHandler {
     private let options: Options
     private let connection: Connection
     private let client: Client
-    private let session = ServerSession()
+    private let session: ServerSession
     private let documents: DocumentStore
     private let scheduler: DiagnosticsScheduler
     private let progress = ProgressRegistry()
     private let commands: [String: any ServerCommand]
     private let sessionNumber = LockedValue<Int?>(nil)
+    /// Build commands, lenses, source actions and inlay hints (when `Options.builds` is set).
+    private let builds: BuildFeatures?
 
     /// Creates a server reading `input` and writing `output` (file descriptors; stdout only ever gets messages).
     public init(input: Int32, output: Int32, options: Options) {
@@ -67,11 +79,18 @@ public final class LanguageServer: MessageHandler {
         self.client = client
         let documents = DocumentStore { client.send($0) }
         self.documents = documents
-        let session = self.session
-        scheduler = DiagnosticsScheduler { uri in
+        let session = ServerSession(baseSettings: options.settings)
+        self.session = session
+        let scheduler = DiagnosticsScheduler { uri in
             await Self.publishDiagnostics(uri, documents: documents, session: session)
         }
-        commands = Dictionary(options.commands.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.scheduler = scheduler
+        builds = options.builds.map { coordinator in
+            BuildFeatures(coordinator: coordinator, client: client, documents: documents, log: log,
+                          context: { await session.context() }, republish: { await scheduler.schedule($0) })
+        }
+        let all = options.commands + (builds?.commands ?? [])
+        commands = Dictionary(all.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Serves until `exit` or the end of input; returns the process exit status (0 after `shutdown`, else 1).
@@ -79,6 +98,7 @@ public final class LanguageServer: MessageHandler {
         let number = await options.shared.sessions.open()
         sessionNumber.withLock { $0 = number }
         let reason = await connection.run(self)
+        await builds?.detach()
         await options.shared.sessions.close(number)
         switch reason {
         case .endOfInput, .closed: options.log.log(.debug, "connection ended: \(reason)")
@@ -111,6 +131,8 @@ public final class LanguageServer: MessageHandler {
         case ShutdownRequest.method:
             // Requests received before shutdown are answered before it, so a client that sends exit right after
             // the shutdown answer has every answer (and one that does not wait still gets them).
+            // A running build would hold the answer for its whole duration: cancel it (it answers within 2 s).
+            await builds?.close()
             await connection.finishInflightRequests()
             await session.shutdown()
             return .reply(.null)
@@ -119,7 +141,12 @@ public final class LanguageServer: MessageHandler {
         case CompletionRequest.method:
             return await documentRequest(request, CompletionRequest.self) { CompletionProvider.completion($0, $1, $2) }
         case CodeActionRequest.method:
-            return await documentRequest(request, CodeActionRequest.self) { CodeActionProvider.codeActions($0, $1, $2) }
+            let builds = self.builds
+            return await documentRequest(request, CodeActionRequest.self) { request, snapshot, context in
+                var actions = CodeActionProvider.codeActions(request, snapshot, context)
+                if let builds { actions += await builds.sourceActions(request, snapshot, context) }
+                return actions
+            }
         case DocumentSymbolRequest.method:
             return await documentRequest(request, DocumentSymbolRequest.self) { SymbolProvider.symbols($1, $2) }
         case FoldingRangeRequest.method:
@@ -130,6 +157,12 @@ public final class LanguageServer: MessageHandler {
             return await documentRequest(request, SemanticTokensRequest.self) { SemanticTokenProvider.tokens($1, $2) }
         case ExecuteCommandRequest.method:
             return await executeCommand(request)
+        case CodeLensRequest.method where builds != nil:
+            let builds = self.builds!
+            return await documentRequest(request, CodeLensRequest.self) { await builds.codeLenses($1, $2) }
+        case InlayHintRequest.method where builds != nil:
+            let builds = self.builds!
+            return await documentRequest(request, InlayHintRequest.self) { try await builds.inlayHints($0, $1, $2) }
         default:
             return .fail(.methodNotFound(request.method))
         }
@@ -147,10 +180,11 @@ public final class LanguageServer: MessageHandler {
         let problems = await session.initialize(capabilities: params.capabilities, encoding: encoding,
                                                 options: params.initializationOptions)
         pendingProblems.withLock { $0 = problems }
-        let client = params.clientInfo.map { "\($0.name) \($0.version ?? "")" } ?? "an unnamed client"
+        await builds?.attach()
+        let client = params.clientInfo.map { info in [info.name, info.version].compactMap { $0 }.joined(separator: " ") } ?? "an unnamed client"
         options.log.log(.info, "initialized by \(client), positions in \(encoding.rawValue)")
         if let number = sessionNumber.withLock({ $0 }) {
-            await options.shared.sessions.initialized(number, client: client.trimmingCharacters(in: .whitespaces))
+            await options.shared.sessions.initialized(number, client: client)
         }
         let result = InitializeResult(capabilities: capabilities(encoding: encoding),
                                       serverInfo: .init(name: "idpbuild", version: options.version))
@@ -171,12 +205,15 @@ public final class LanguageServer: MessageHandler {
             textDocumentSync: .init(openClose: true, change: 2),
             hoverProvider: true,
             completionProvider: .init(triggerCharacters: ["$", "{", "-", "=", ",", "#"]),
-            codeActionProvider: .init(codeActionKinds: [CodeActionProvider.quickFix, CodeActionProvider.fixAll]),
+            codeActionProvider: .init(codeActionKinds: [CodeActionProvider.quickFix, CodeActionProvider.fixAll]
+                + (builds == nil ? [] : BuildFeatures.actionKinds)),
             documentSymbolProvider: true,
             foldingRangeProvider: true,
             documentFormattingProvider: true,
             semanticTokensProvider: .init(legend: SemanticTokenProvider.legend, full: true),
-            executeCommandProvider: commands.isEmpty ? nil : .init(commands: commands.keys.sorted()))
+            executeCommandProvider: commands.isEmpty ? nil : .init(commands: commands.keys.sorted()),
+            codeLensProvider: builds == nil ? nil : .init(resolveProvider: false),
+            inlayHintProvider: builds == nil ? nil : true)
     }
 
     private func documentRequest<Request: TextDocumentRequest>(
@@ -273,7 +310,9 @@ public final class LanguageServer: MessageHandler {
                 throw LanguageServerError.documentNotOpen(uri: params.textDocument.uri)
             }
         case DidSaveTextDocumentNotification.method:
-            break  // the server works on the editor's text
+            // The server works on the editor's text; a save may come with changed context files, so the cache hints
+            // are asked for again.
+            await builds?.refreshHints()
         case DidChangeConfigurationNotification.method:
             let params = try notification.params.decode(DidChangeConfigurationNotification.self)
             if let settings = params.settings, Self.holdsOurSettings(settings) {
@@ -296,6 +335,12 @@ public final class LanguageServer: MessageHandler {
     static func holdsOurSettings(_ json: JSONValue) -> Bool {
         guard let object = json.objectValue else { return false }
         return object["idpbuild"] != nil || object.keys.contains(where: ServerSettings.names.contains)
+    }
+
+    /// Called when reading stops: a client that went away (or sent `exit`) waits for no build, so its builds are
+    /// cancelled before the connection waits for the requests in flight.
+    public func connectionWillEnd(_ connection: Connection, reason: EndReason) async {
+        await builds?.close()
     }
 
     /// Called when every received message has been handled: checks the documents changed meanwhile.
@@ -328,6 +373,9 @@ public final class LanguageServer: MessageHandler {
             let settings = await session.settings
             options.log.log(.info, "settings changed: \(settings.json.compactJSON)")
             await scheduler.schedule(await documents.openURIs())
+            // The lenses name the registry and namespace; the hints follow the build arguments.
+            await builds?.refreshLenses()
+            await builds?.refreshHints()
         }
     }
 
@@ -345,9 +393,11 @@ public final class LanguageServer: MessageHandler {
         guard let snapshot = await documents.snapshot(uri, settings: context.settings, generation: context.generation),
               !(await documents.isPublished(snapshot)) else { return }
         let converter = PositionConverter(source: snapshot.analysis.dockerfile.source, encoding: context.encoding)
-        let diagnostics = DiagnosticConversion.lspDiagnostics(snapshot.analysis.diagnostics, converter: converter,
+        var diagnostics = DiagnosticConversion.lspDiagnostics(snapshot.analysis.diagnostics, converter: converter,
                                                               capabilities: context.capabilities)
-        _ = await documents.publishIfCurrent(snapshot, diagnostics: diagnostics)
+        let (revision, anchored) = await documents.anchoredDiagnostics(uri)
+        diagnostics += AnchoredDiagnostic.locate(anchored, in: snapshot.analysis.dockerfile, converter: converter)
+        _ = await documents.publishIfCurrent(snapshot, diagnostics: diagnostics, revision: revision)
     }
 }
 

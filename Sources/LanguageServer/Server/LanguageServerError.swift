@@ -1,3 +1,4 @@
+import Foundation
 import JSONRPC
 
 /// What can go wrong in the language server, each with a sentence saying what to do; sent to the client as a
@@ -11,6 +12,8 @@ public enum LanguageServerError: Error, Sendable, Hashable, CustomStringConverti
     case unknownCommand(String, available: [String])
     /// A command's argument has the wrong shape.
     case invalidArgument(command: String, detail: String)
+    /// A build of this Dockerfile is already running (one build per Dockerfile).
+    case buildAlreadyRunning(dockerfilePath: String, reference: String, startedAt: Date, sameSession: Bool)
 
     /// The sentence.
     public var description: String {
@@ -24,6 +27,10 @@ public enum LanguageServerError: Error, Sendable, Hashable, CustomStringConverti
             return "unknown command \(JSONText.quoted(command)); \(list)"
         case .invalidArgument(let command, let detail):
             return "\(command): \(detail)"
+        case let .buildAlreadyRunning(path, reference, startedAt, sameSession):
+            let seconds = max(0, Int(Date().timeIntervalSince(startedAt)))
+            let owner = sameSession ? "" : " (started from another editor session)"
+            return "a build of \(path) (\(reference)) is already running for \(seconds) s\(owner); one build per Dockerfile: wait for it, or cancel it with idpbuild.cancelBuild \(JSONText.quoted(DocumentURI.uri(forPath: path)))"
         }
     }
 
@@ -32,6 +39,10 @@ public enum LanguageServerError: Error, Sendable, Hashable, CustomStringConverti
         switch self {
         case .documentNotOpen, .unknownCommand, .invalidArgument, .invalidChange:
             return .invalidParams(description)
+        case .buildAlreadyRunning(let path, _, _, _):
+            // LSP's RequestFailed: the request is well-formed, but cannot be carried out now.
+            return ResponseError(code: ErrorCode.requestFailed, message: description,
+                                 data: ["dockerfilePath": .string(path), "uri": .string(DocumentURI.uri(forPath: path))])
         }
     }
 }

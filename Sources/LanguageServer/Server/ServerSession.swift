@@ -21,14 +21,21 @@ actor ServerSession {
     }
 
     private(set) var phase = Phase.uninitialized
+    /// The settings before the client's (from the command line and the environment).
+    private let baseSettings: ServerSettings
     private var capabilities = ClientCapabilities()
     private var encoding = PositionEncodingKind.utf16
     private var initializationOptions: JSONValue?
-    private(set) var settings = ServerSettings()
+    private(set) var settings: ServerSettings
     private var generation = 0
     /// Bumped by every configuration request, so a slow answer cannot overwrite a newer one.
     private var configurationRequests = 0
     private(set) var shutdownReceived = false
+
+    init(baseSettings: ServerSettings = ServerSettings()) {
+        self.baseSettings = baseSettings
+        settings = baseSettings
+    }
 
     /// Records `initialize`; returns the settings problems to report.
     func initialize(capabilities: ClientCapabilities, encoding: PositionEncodingKind, options: JSONValue?) -> [String] {
@@ -36,7 +43,7 @@ actor ServerSession {
         self.capabilities = capabilities
         self.encoding = encoding
         initializationOptions = options
-        let (settings, problems) = ServerSettings().applying(options)
+        let (settings, problems) = baseSettings.applying(options)
         self.settings = settings
         return problems
     }
@@ -62,7 +69,7 @@ actor ServerSession {
     /// the problems found. A stale ticket is ignored.
     func applyClientSettings(_ json: JSONValue?, ticket: Int? = nil) -> (changed: Bool, problems: [String]) {
         if let ticket, ticket != configurationRequests { return (false, []) }
-        let base = ServerSettings().applying(initializationOptions).settings
+        let base = baseSettings.applying(initializationOptions).settings
         let (updated, problems) = base.applying(json)
         guard updated != settings else { return (false, problems) }
         settings = updated
