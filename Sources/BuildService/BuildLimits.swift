@@ -72,6 +72,11 @@ public enum BuildLimits {
     static func outOfMemory(_ message: String?, limits: ResourceLimits) -> String {
         let limit = limits.memoryBytes.map { "the build's --memory limit of \(ResourceLimits.size($0))" } ?? "the memory limit"
         let what = message.map { $0.components(separatedBy: " failed with exit code").first ?? $0 } ?? "a step"
-        return "\(what) ran out of memory: the kernel killed it at \(limit); raise --memory or make the step use less"
+        return "\(what)\(outOfMemoryPhrase)\(limit); raise --memory or make the step use less"
     }
+
+    private static let outOfMemoryPhrase = " ran out of memory: the kernel killed it at "
+
+    /// Whether a failed step's message is the out-of-memory sentence (its exit code, 137, says less).
+    public static func isOutOfMemory(_ message: String?) -> Bool { message?.contains(outOfMemoryPhrase) ?? false }
 }

@@ -34,7 +34,7 @@ import Glibc
         let lines = after.standardOutput.split(separator: "\n")
         #expect(lines.contains { $0.hasPrefix("shared server") && $0.hasSuffix("lsp.sock: listening") }, "\(after.standardOutput)")
         #expect(lines.contains { $0.hasPrefix("build limits") })
-        kill(server.process.processIdentifier, SIGTERM)
+        kill(server.pid, SIGTERM)
         #expect(try await server.exitStatus() == 0)
     }
 }

@@ -1,6 +1,8 @@
 import BuildEngine
 @testable import BuildService
 import Foundation
+import JSONRPC
+import LSPTestSupport
 import ResourceLimits
 import Testing
 #if canImport(Glibc)
@@ -42,7 +44,7 @@ struct LimitsTests {
         #expect(error.contains("#3 a small step"), "steps within the limit run: \(error)")
         #expect(error.contains("error: RUN [\"/bin/busybox\", \"awk\"") && error.contains("(line 4) ran out of memory"), "\(error)")
         #expect(error.contains("--memory limit of 64 MiB"))
-        let leftovers = Self.leftoverGroups().filter { $0.contains("idpbuild-build-\(build.process.processIdentifier)-") }
+        let leftovers = Self.leftoverGroups().filter { $0.contains("idpbuild-build-\(build.pid)-") }
         #expect(leftovers.isEmpty, "cgroups left behind: \(leftovers)")
     }
 
@@ -60,6 +62,35 @@ struct LimitsTests {
         #expect(failed.message?.contains("ran out of memory") == true)
         #expect(!events.all.contains { $0.kind == .warning && $0.message?.contains("without the limits") == true })
         #expect(Self.leftoverGroups().filter { $0.contains("idpbuild-build-\(getpid())-") }.isEmpty)
+    }
+
+    @Test func theEditorsMemorySettingLimitsItsBuildsAndMarksTheLine() async throws {
+        let scratch = try Scratch("oom-lsp")
+        let context = try Self.greedyContext(in: scratch)
+        let socketPath = scratch.file("lsp.sock")
+        let server = try Child([idpbuild, "lsp", "--listen", "unix:" + socketPath, "--log", "stderr", "--root", scratch.file("store"),
+                                "--no-kubernetes"], environment: childEnvironment(["TMPDIR": scratch.path]), in: scratch, name: "server")
+        defer { server.stop() }
+        try await waitForFile(socketPath)
+        let client = TestClient(socket: try await connectUnix(socketPath))
+        let answer = try await client.call("initialize", ["capabilities": [:], "initializationOptions": ["memory": "64m", "pidsLimit": 64]])
+        #expect(answer.at("result.capabilities") != nil, "\(answer.jsonText)")
+        client.notify("initialized", [:])
+        let uri = "file://" + context + "/Dockerfile"
+        let text = try String(contentsOfFile: context + "/Dockerfile", encoding: .utf8)
+        client.notify("textDocument/didOpen", ["textDocument": ["uri": .string(uri), "languageId": "dockerfile", "version": 1, "text": .string(text)]])
+        let result = try await client.call("workspace/executeCommand", ["command": "idpbuild.build", "arguments": [["uri": .string(uri)]]],
+                                           timeout: 120)
+        #expect(result.at("result.success") == false, "\(result.jsonText)")
+        #expect(result.at("result.error")?.stringValue?.contains("(line 4) ran out of memory") == true, "\(result.jsonText)")
+        let published = try await client.notification("textDocument/publishDiagnostics") {
+            $0.at("params.diagnostics")?.arrayValue?.contains { $0["source"] == "idpbuild build" } == true
+        }
+        let diagnostic = try #require(published.at("params.diagnostics")?.arrayValue?.first { $0["source"] == "idpbuild build" })
+        #expect(diagnostic.at("range.start.line") == 3)
+        #expect(diagnostic["message"]?.stringValue?.contains("--memory limit of 64 MiB") == true, "\(diagnostic.jsonText)")
+        try await client.finish()
+        #expect(Self.leftoverGroups().filter { $0.contains("idpbuild-build-\(server.pid)-") }.isEmpty)
     }
 
     @Test func aLimitTheKernelRefusesFailsTheBuildNamingTheLimit() async throws {

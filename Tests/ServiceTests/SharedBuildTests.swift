@@ -45,14 +45,14 @@ import Glibc
         try await waitForFile(socketPath)
 
         // The first editor starts a build; it runs until the RUN sleeps.
-        let first = TestClient(socket: try connectUnix(socketPath))
+        let first = TestClient(socket: try await connectUnix(socketPath))
         try await first.start(as: "editor-one")
         Self.open(first, uri)
         let build = first.request("workspace/executeCommand", ["command": "idpbuild.build", "arguments": [["uri": .string(uri)]]])
         try await TestSupport.waitUntil(timeout: 60, what: "the RUN to start (\(server.standardError))") { Self.running() }
 
         // A second editor sees it: in the server's status and in its code lens for the same file.
-        let second = TestClient(socket: try connectUnix(socketPath))
+        let second = TestClient(socket: try await connectUnix(socketPath))
         try await second.start(as: "editor-two")
         Self.open(second, uri)
         let status = try await Self.serverStatus(second)
@@ -85,13 +85,13 @@ import Glibc
         #expect(server.standardError.contains("cancelled 1 running build of this session"))
 
         // The server is still there for the next editor, with nothing running.
-        let third = TestClient(socket: try connectUnix(socketPath))
+        let third = TestClient(socket: try await connectUnix(socketPath))
         try await third.start(as: "editor-three")
         try await TestSupport.waitUntil(timeout: 10, what: "the cancelled build to end") {
             (try? await Self.serverStatus(third).at("builds")?.arrayValue?.isEmpty) == true
         }
         try await third.finish()
-        kill(server.process.processIdentifier, SIGTERM)
+        kill(server.pid, SIGTERM)
         #expect(try await server.exitStatus() == 0, "\(server.standardError)")
     }
 }

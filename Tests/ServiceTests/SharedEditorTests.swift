@@ -42,8 +42,8 @@ import Glibc
             throw ServiceTestFailure("the editor wrote no report:\n\(editorProcess.standardOutput)\n\(editorProcess.standardError)")
         }
         // The server outlives the editor: it is shared, not the editor's child.
-        #expect(server.process.isRunning)
-        kill(server.process.processIdentifier, SIGTERM)
+        #expect(server.isRunning)
+        kill(server.pid, SIGTERM)
         #expect(try await server.exitStatus() == 0)
         return (try JSONDecoder().decode(JSONValue.self, from: data), server.standardError)
     }

@@ -25,13 +25,13 @@ import Glibc
         defer { server.stop() }
         try await waitForFile(socketPath)
         // The first connection makes systemd-socket-activate exec the server with the listening socket.
-        let first = TestClient(socket: try connectUnix(socketPath))
+        let first = TestClient(socket: try await connectUnix(socketPath))
         try await first.start(as: "editor-one")
         first.notify("textDocument/didOpen", ["textDocument": ["uri": "file:///w/Dockerfile", "languageId": "dockerfile", "version": 1,
                                                                "text": "FROM alpine:3.19\nRUNN echo hi\n"]])
         let diagnostics = try await first.notification("textDocument/publishDiagnostics")
         #expect(diagnostics["params"]?["diagnostics"]?.arrayValue?.first?["code"] == "UnknownInstruction")
-        let second = TestClient(socket: try connectUnix(socketPath))
+        let second = TestClient(socket: try await connectUnix(socketPath))
         try await second.start(as: "editor-two")
         #expect(try await second.sessionClients() == ["editor-one", "editor-two"], "the second editor sees the first one's session")
         try await notify.wait("READY=1, the two-session status and watchdog pings") { datagrams in
@@ -65,7 +65,7 @@ import Glibc
         try await notify.wait("READY=1") { $0.contains { String(decoding: $0, as: UTF8.self) == "READY=1" } }
         var status = stat()
         #expect(stat(socketPath, &status) == 0 && status.st_mode & 0o777 == 0o600)
-        kill(server.process.processIdentifier, SIGTERM)
+        kill(server.pid, SIGTERM)
         #expect(try await server.exitStatus() == 0)
         #expect(server.standardError.contains("LISTEN_PID is 1, not this process"))
         #expect(notify.notifications.contains("STOPPING=1\nSTATUS=stopping: signal SIGTERM"))
@@ -82,7 +82,7 @@ import Glibc
         let second = try Child([idpbuild, "lsp", "--listen", "unix:" + socketPath, "--log", "stderr"],
                                environment: childEnvironment(), in: scratch, name: "second")
         #expect(try await second.exitStatus() == 1)
-        #expect(second.standardError.contains("another idpbuild lsp already serves \(socketPath) (pid \(server.process.processIdentifier))"))
+        #expect(second.standardError.contains("another idpbuild lsp already serves \(socketPath) (pid \(server.pid))"))
 
         // An editor that can only start a process: idpbuild lsp --connect, on pipes.
         let client = TestClient()
@@ -94,7 +94,7 @@ import Glibc
         _ = try await client.call("shutdown")
         client.notify("exit")
         #expect(try await bridge.exitStatus() == 0)
-        kill(server.process.processIdentifier, SIGTERM)
+        kill(server.pid, SIGTERM)
         #expect(try await server.exitStatus() == 0)
     }
 
@@ -125,7 +125,7 @@ import Glibc
                                  environment: environment, in: scratch, name: "intruder")
         #expect(try await intruder.exitStatus() == 1)
         #expect(intruder.standardError.contains("the token file \(scratch.file("missing")) cannot be read"))
-        kill(server.process.processIdentifier, SIGTERM)
+        kill(server.pid, SIGTERM)
         #expect(try await server.exitStatus() == 0)
         #expect(!server.standardError.contains(token))
     }

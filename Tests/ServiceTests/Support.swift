@@ -134,47 +134,101 @@ struct NativeEntry {
 }
 
 /// A child process with its own environment, standard error in a file, and a deadline.
+///
+/// Started with posix_spawn and reaped here, not through Foundation's Process: Process learns of an exit when a
+/// socket it leaves open in the child closes, then waits for the child with a blocking waitpid on the one thread all
+/// Processes share. systemd-socket-activate closes every descriptor it does not pass before it execs the server, so
+/// that thread would block until the server exits, and every other test waiting for a Process would hang with it.
 final class Child: @unchecked Sendable {
-    let process = Process()
+    let pid: pid_t
     let errorFile: String
     let outputFile: String
+    private let lock = NSLock()
+    private var waitStatus: Int32?
 
     init(_ arguments: [String], environment: [String: String], in scratch: Scratch, name: String,
          input: FileHandle? = nil, output: FileHandle? = nil, errorHandle: FileHandle? = nil) throws {
         errorFile = scratch.file(name + ".err")
         outputFile = scratch.file(name + ".out")
-        _ = FileManager.default.createFile(atPath: errorFile, contents: nil)
-        _ = FileManager.default.createFile(atPath: outputFile, contents: nil)
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        process.environment = environment
-        process.standardInput = input ?? FileHandle.nullDevice
-        process.standardOutput = try output ?? FileHandle(forWritingTo: URL(fileURLWithPath: outputFile))
-        process.standardError = try errorHandle ?? FileHandle(forWritingTo: URL(fileURLWithPath: errorFile))
-        try process.run()
+        let inputFD = input?.fileDescriptor ?? open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let outputFD = output?.fileDescriptor ?? open(outputFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let errorFD = errorHandle?.fileDescriptor ?? open(errorFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        defer {
+            if input == nil { close(inputFD) }
+            if output == nil { close(outputFD) }
+            if errorHandle == nil { close(errorFD) }
+        }
+        guard inputFD >= 0, outputFD >= 0, errorFD >= 0 else { throw ServiceTestFailure("cannot open the files for \(name)") }
+        if output != nil { _ = FileManager.default.createFile(atPath: outputFile, contents: nil) }
+        if errorHandle != nil { _ = FileManager.default.createFile(atPath: errorFile, contents: nil) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for (from, to) in [(inputFD, Int32(0)), (outputFD, 1), (errorFD, 2)] { posix_spawn_file_actions_adddup2(&actions, from, to) }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Signals as a new process expects them: none blocked, none ignored (the test runner ignores SIGPIPE).
+        var none = sigset_t()
+        sigemptyset(&none)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = arguments.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var child: pid_t = 0
+        let result = posix_spawn(&child, arguments[0], &actions, &attributes, argv, envp)
+        guard result == 0 else { throw ServiceTestFailure("cannot start \(arguments[0]): \(String(cString: strerror(result)))") }
+        pid = child
     }
 
-    /// Waits for the exit (polling); terminates the process and fails at the deadline.
+    /// Whether it still runs (reaping it when it ended).
+    var isRunning: Bool {
+        lock.withLock {
+            if waitStatus == nil {
+                var status: Int32 = 0
+                if waitpid(pid, &status, WNOHANG) == pid { waitStatus = status }
+            }
+            return waitStatus == nil
+        }
+    }
+
+    /// The exit status, or 128 + the signal that ended it.
+    private var terminationStatus: Int32 {
+        let status = lock.withLock { waitStatus ?? 0 }
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + status & 0x7f
+    }
+
+    /// Waits for the exit (polling); kills the process and fails at the deadline.
     func exitStatus(within seconds: Double = 60) async throws -> Int32 {
         let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning {
+        while isRunning {
             if Date() > deadline {
-                process.terminate()
-                process.waitUntilExit()
-                throw ServiceTestFailure("\(process.arguments ?? []) did not exit within \(seconds) s; stderr:\n\(standardError)")
+                stop()
+                throw ServiceTestFailure("the child \(pid) did not exit within \(seconds) s; stderr:\n\(standardError)")
             }
             try await Task.sleep(nanoseconds: 5_000_000)
         }
-        return process.terminationStatus
+        return terminationStatus
     }
 
     var standardError: String { (try? String(contentsOfFile: errorFile, encoding: .utf8)) ?? "" }
     var standardOutput: String { (try? String(contentsOfFile: outputFile, encoding: .utf8)) ?? "" }
 
+    /// SIGTERM, then SIGKILL after five seconds; reaps it.
     func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+        guard isRunning else { return }
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(5)
+        while isRunning && Date() < deadline { usleep(5_000) }
+        guard isRunning else { return }
+        kill(pid, SIGKILL)
+        lock.withLock {
+            var status: Int32 = 0
+            if waitpid(pid, &status, 0) == pid { waitStatus = status }
         }
     }
 }
@@ -199,8 +253,20 @@ func waitForFile(_ path: String, seconds: Double = 30) async throws {
     }
 }
 
-/// A connected unix stream socket.
-func connectUnix(_ path: String) throws -> Int32 {
+/// A connected unix stream socket, once the server listens: its file appears when it binds, an instant before it
+/// listens, so a refused connection is tried again for a few seconds.
+func connectUnix(_ path: String) async throws -> Int32 {
+    let deadline = Date().addingTimeInterval(10)
+    while true {
+        do {
+            return try connectUnixOnce(path)
+        } catch let failure as ServiceTestFailure where failure.description.hasSuffix(String(cString: strerror(ECONNREFUSED))) && Date() < deadline {
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+    }
+}
+
+private func connectUnixOnce(_ path: String) throws -> Int32 {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     var address = sockaddr_un()
     address.sun_family = sa_family_t(AF_UNIX)

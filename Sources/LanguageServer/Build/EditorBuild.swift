@@ -97,9 +97,10 @@ struct EditorBuild: Sendable {
         return response
     }
 
-    /// A failed step's diagnostic message: the exit code and the last output lines of a RUN, else the engine's sentence.
+    /// A failed step's diagnostic message: the exit code and the last output lines of a RUN, else the engine's sentence
+    /// (also for a RUN the kernel killed at the build's memory limit).
     static func message(_ failure: BuildEvent, restoringPath: (String) -> String) -> String {
-        if let code = failure.exitCode {
+        if let code = failure.exitCode, !BuildLimits.isOutOfMemory(failure.message) {
             var text = "this RUN failed with exit code \(code)"
             if let tail = failure.tail, !tail.isEmpty {
                 text += "; its last output:\n" + tail.suffix(10).joined(separator: "\n")
