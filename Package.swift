@@ -91,10 +91,10 @@ let package = Package(
         .testTarget(name: "LanguageServerTests", dependencies: ["LanguageServer", "JSONRPC", "LSPTestSupport", "BuildService"]),
         // idpbuild in a systemd desktop, against systemd-socket-activate, NOTIFY_SOCKET, journald's socket and cgroups.
         .testTarget(name: "ServiceTests", dependencies: ["idpbuild", "BuildService", "BuildEngine", "ResourceLimits", "JSONRPC", "LSPTestSupport",
-                                                        "TestSupport", "BuildTestSupport", "SandboxTestSupport"]),
+                                                        "TestSupport", "BuildTestSupport", "SandboxTestSupport", "CSandbox"]),
         .testTarget(name: "LanguageServerHostTests", dependencies: ["LanguageServerHost", "LanguageServer", "JSONRPC", "LSPTestSupport"]),
         // Headless Neovim and Emacs (Eglot) against the built `idpbuild lsp`.
-        .testTarget(name: "EditorTests", dependencies: ["idpbuild", "JSONRPC", "TestSupport", "BuildTestSupport", "SandboxTestSupport"]),
+        .testTarget(name: "EditorTests", dependencies: ["idpbuild", "JSONRPC", "TestSupport", "BuildTestSupport", "SandboxTestSupport", "CSandbox"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "OCI", "TestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTP", "OCI", "TestSupport"]),
         .testTarget(name: "CredentialsTests", dependencies: ["Credentials", "Registry", "HTTP", "TestSupport"]),

@@ -124,8 +124,10 @@ public final class SessionHost: @unchecked Sendable {
             if let path = endpoint.removeOnStop { unlink(path) }
         }
         // Ending the sessions' sockets ends their connections; their servers then return.
-        let (open, tasks) = lock.withLock { (sessions, sessionTasks) }
-        for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
+        let tasks = lock.withLock {
+            for fd in sessions { shutdown(fd, Int32(SHUT_RDWR)) }
+            return sessionTasks
+        }
         for task in tasks { await task.value }
         return 0
     }
@@ -162,14 +164,17 @@ public final class SessionHost: @unchecked Sendable {
             }
             if let reason { return reason }
             var timeout = 1_000
+            var idle: String?
             if count == 0, let limit = options.idleTimeout {
-                if idleFor >= limit { return "no session for \(Self.seconds(limit)) (--idle-timeout)" }
-                timeout = min(timeout, max(1, Int(((limit - idleFor) * 1000).rounded(.up))))
+                // Idle for long enough: one last look without waiting, so a client already connecting is served.
+                if idleFor >= limit { idle = "no session for \(Self.seconds(limit)) (--idle-timeout)" }
+                timeout = idle != nil ? 0 : min(timeout, max(1, Int(((limit - idleFor) * 1000).rounded(.up))))
             }
             var descriptors = endpoints.map { pollfd(fd: $0.descriptor, events: Int16(POLLIN), revents: 0) }
             descriptors.append(pollfd(fd: wakePipe.read, events: Int16(POLLIN), revents: 0))
             let ready = poll(&descriptors, nfds_t(descriptors.count), Int32(timeout))
             if ready < 0 && errno != EINTR { return "poll failed: \(String(cString: strerror(errno)))" }
+            if ready <= 0, let idle { return idle }
             if ready <= 0 { continue }
             if descriptors.last!.revents != 0 {
                 var buffer = [UInt8](repeating: 0, count: 64)
@@ -223,12 +228,13 @@ public final class SessionHost: @unchecked Sendable {
         let task = Task.detached { [self] in
             log.log(.info, "opened (\(peer))")
             _ = await server.run()
+            // Closed under the lock: `run` shuts down only descriptors still open, never a number reused since.
             lock.withLock {
                 sessions.removeAll { $0 == fd }
                 if sessions.isEmpty { idleSince = Date() }
+                close(output)
+                close(fd)
             }
-            close(output)
-            close(fd)
             log.log(.info, "ended")
             wake()
         }

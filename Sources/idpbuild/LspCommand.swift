@@ -186,14 +186,9 @@ struct LspCommand: AsyncParsableCommand {
 
     /// `--listen`: the shared server, with sd_notify readiness, status, watchdog and stopping.
     func serve(_ listen: String, environment: [String: String], log: ServerLog) async -> Int32 {
-        let notifier = ServiceNotifier()
-        let notify: @Sendable ([NotifyState]) -> Void = { states in
-            do {
-                try notifier.notify(states)
-            } catch {
-                log.log(.warning, "\(error)")
-            }
-        }
+        let notifications = NotifyQueue(log: log)
+        let notify: @Sendable ([NotifyState]) -> Void = { notifications.send($0) }
+        defer { notifications.flush() }
         var endpoints: [SessionHost.Endpoint] = []
         do {
             if let reason = SocketActivation.ignoredReason(environment: environment) { log.log(.warning, reason) }
@@ -273,5 +268,45 @@ final class HostSignals: @unchecked Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             registration.notify(queue: .global()) { continuation.resume() }
         }
+    }
+}
+
+/// Sends sd_notify messages in order on a queue of their own: a send blocks while the manager's socket queue is
+/// full, which must never stall the threads serving editors; a watchdog ping is dropped while another still waits.
+final class NotifyQueue: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "idpbuild.notify")
+    private let lock = NSLock()
+    private var pingWaiting = false
+    private let notifier = ServiceNotifier()
+    private let log: ServerLog
+
+    init(log: ServerLog) { self.log = log }
+
+    /// Queues one message.
+    func send(_ states: [NotifyState]) {
+        let isPing = states == [.watchdog]
+        if isPing {
+            let queued = lock.withLock { () -> Bool in
+                defer { pingWaiting = true }
+                return pingWaiting
+            }
+            if queued { return }
+        }
+        queue.async { [self] in
+            if isPing { lock.withLock { pingWaiting = false } }
+            do {
+                try notifier.notify(states)
+            } catch {
+                log.log(.warning, "\(error)")
+            }
+        }
+    }
+
+    /// Waits until every queued message is sent (before the process exits), for two seconds at most: a manager
+    /// that stopped reading must not keep the process from exiting.
+    func flush() {
+        let sent = DispatchSemaphore(value: 0)
+        queue.async { sent.signal() }
+        _ = sent.wait(timeout: .now() + 2)
     }
 }

@@ -26,13 +26,21 @@ import Glibc
         try await waitForFile(socketPath)
         // The first connection makes systemd-socket-activate exec the server with the listening socket.
         let first = TestClient(socket: try await connectUnix(socketPath))
-        try await first.start(as: "editor-one")
+        do {
+            try await first.start(as: "editor-one")
+        } catch {
+            throw ServiceTestFailure("\(error); the server's log:\n\(server.standardError)")
+        }
         first.notify("textDocument/didOpen", ["textDocument": ["uri": "file:///w/Dockerfile", "languageId": "dockerfile", "version": 1,
                                                                "text": "FROM alpine:3.19\nRUNN echo hi\n"]])
         let diagnostics = try await first.notification("textDocument/publishDiagnostics")
         #expect(diagnostics["params"]?["diagnostics"]?.arrayValue?.first?["code"] == "UnknownInstruction")
         let second = TestClient(socket: try await connectUnix(socketPath))
-        try await second.start(as: "editor-two")
+        do {
+            try await second.start(as: "editor-two")
+        } catch {
+            throw ServiceTestFailure("\(error); the server's log:\n\(server.standardError)")
+        }
         #expect(try await second.sessionClients() == ["editor-one", "editor-two"], "the second editor sees the first one's session")
         try await notify.wait("READY=1, the two-session status and watchdog pings") { datagrams in
             let texts = datagrams.map { String(decoding: $0, as: UTF8.self) }

@@ -1,3 +1,4 @@
+import CSandbox
 import Foundation
 import JSONRPC
 import LSPTestSupport
@@ -135,10 +136,12 @@ struct NativeEntry {
 
 /// A child process with its own environment, standard error in a file, and a deadline.
 ///
-/// Started with posix_spawn and reaped here, not through Foundation's Process: Process learns of an exit when a
-/// socket it leaves open in the child closes, then waits for the child with a blocking waitpid on the one thread all
-/// Processes share. systemd-socket-activate closes every descriptor it does not pass before it execs the server, so
-/// that thread would block until the server exits, and every other test waiting for a Process would hang with it.
+/// Started with CSandbox's posix_spawn (every descriptor but the three closed) and reaped here, not through
+/// Foundation's Process: Process learns of an exit when a socket it leaves open in the child closes, then waits for
+/// the child with a blocking waitpid on the one thread all Processes share. systemd-socket-activate closes every
+/// descriptor it does not pass before it execs the server, so that thread would block until the server exits, and
+/// every other test waiting for a Process would hang with it. And a child that kept other children's sockets open
+/// would hide their exits.
 final class Child: @unchecked Sendable {
     let pid: pid_t
     let errorFile: String
@@ -161,26 +164,13 @@ final class Child: @unchecked Sendable {
         guard inputFD >= 0, outputFD >= 0, errorFD >= 0 else { throw ServiceTestFailure("cannot open the files for \(name)") }
         if output != nil { _ = FileManager.default.createFile(atPath: outputFile, contents: nil) }
         if errorHandle != nil { _ = FileManager.default.createFile(atPath: errorFile, contents: nil) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for (from, to) in [(inputFD, Int32(0)), (outputFD, 1), (errorFD, 2)] { posix_spawn_file_actions_adddup2(&actions, from, to) }
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Signals as a new process expects them: none blocked, none ignored (the test runner ignores SIGPIPE).
-        var none = sigset_t()
-        sigemptyset(&none)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         let argv = arguments.map { strdup($0) } + [nil]
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
+        // Exactly three descriptors, every other one closed (Process's exit sockets of other children included),
+        // signals unblocked and at their defaults.
         var child: pid_t = 0
-        let result = posix_spawn(&child, arguments[0], &actions, &attributes, argv, envp)
+        let result = csandbox_spawn(arguments[0], argv, envp, [inputFD, outputFD, errorFD], 3, 0, &child)
         guard result == 0 else { throw ServiceTestFailure("cannot start \(arguments[0]): \(String(cString: strerror(result)))") }
         pid = child
     }
