@@ -73,7 +73,7 @@ import Glibc
         defer { env.stop() }
         let context = env.directory + "/context"
         try FileManager.default.createDirectory(atPath: context, withIntermediateDirectories: true)
-        try "FROM alpine:3.19\nRUN echo started && sleep 300\n".write(toFile: context + "/Dockerfile", atomically: true, encoding: .utf8)
+        try "FROM alpine:3.19\nRUN echo started && sleep 299\n".write(toFile: context + "/Dockerfile", atomically: true, encoding: .utf8)
         let events = EventRecorder()
         let builder = Builder(config: config(env))
         let task = Task {
@@ -87,7 +87,7 @@ import Glibc
         #expect(Date().timeIntervalSince(cancelledAt) < 2)
         #expect(!response.success)
         #expect(response.error?.contains("cancelled") == true)
-        #expect(eventually(within: 5) { hostProcesses(containing: "sleep 300").isEmpty })
+        #expect(eventually(within: 5) { hostProcesses(containing: "sleep 299").isEmpty })
         #expect(eventually(within: 5) { env.leftovers().isEmpty }, "\(env.leftovers())")
         #expect(hostProcesses(containing: idpbuildExecutable + " build-worker").isEmpty)
     }

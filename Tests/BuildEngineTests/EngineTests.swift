@@ -272,7 +272,7 @@ struct EngineTests {
         defer { env.stop() }
         let context = env.directory + "/context"
         try FileManager.default.createDirectory(atPath: context, withIntermediateDirectories: true)
-        try "FROM alpine:3.19\nRUN echo started && sleep 300\n".write(toFile: context + "/Dockerfile", atomically: true, encoding: .utf8)
+        try "FROM alpine:3.19\nRUN echo started && sleep 298\n".write(toFile: context + "/Dockerfile", atomically: true, encoding: .utf8)
         let events = EventRecorder()
         let engine = env.engine()
         let options = env.options(context)
@@ -282,7 +282,7 @@ struct EngineTests {
         task.cancel()
         await #expect(throws: CancellationError.self) { try await task.value }
         #expect(Date().timeIntervalSince(cancelledAt) < 2)
-        #expect(hostProcesses(containing: "sleep 300").isEmpty)
+        #expect(hostProcesses(containing: "sleep 298").isEmpty)
         #expect(env.leftovers().isEmpty)
         #expect(!mountTable().contains(env.store.root))
     }

@@ -207,7 +207,7 @@ struct CgroupGroupTests {
 
     @Test func killAllEndsEveryProcessAndRemoveLeavesNothing() async throws {
         let group = try CgroupGroup(name: Self.name(), limits: ResourceLimits(memoryBytes: 64 << 20))
-        let (process, go) = try Self.heldShell("sleep 300 & sleep 300")
+        let (process, go) = try Self.heldShell("sleep 294 & sleep 294")
         try group.add(process.processIdentifier)
         go.write(Data("\n".utf8))
         let deadline = Date().addingTimeInterval(10)
