@@ -141,9 +141,11 @@ public enum BuildWorker {
     }
 }
 
-/// Writes events as JSON lines on a descriptor (standard output in the worker), one at a time.
+/// Writes events as JSON lines on a descriptor (standard output in the worker), one at a time, or hands them to a
+/// handler (a build that runs in the caller's process).
 final class EventWriter: @unchecked Sendable {
     private let fd: Int32
+    private let handler: BuildEventHandler?
     private let lock = NSLock()
     private let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
@@ -151,11 +153,20 @@ final class EventWriter: @unchecked Sendable {
         return encoder
     }()
 
-    init(fd: Int32 = 1) { self.fd = fd }
+    init(fd: Int32 = 1) {
+        self.fd = fd
+        handler = nil
+    }
+
+    init(handler: @escaping BuildEventHandler) {
+        fd = -1
+        self.handler = handler
+    }
 
     func write(_ event: BuildEvent) {
         lock.lock()
         defer { lock.unlock() }
+        if let handler { return handler(event) }
         guard var data = try? encoder.encode(event) else { return }
         data.append(0x0a)
         data.withUnsafeBytes { raw in

@@ -1,5 +1,6 @@
 import BuildEngine
 import Foundation
+import ImageStore
 import LayerDiff
 import ResourceLimits
 import Sandbox
@@ -75,6 +76,9 @@ public struct Builder: Sendable {
         config.caFile = config.caFile.map(Self.absolute)
         config.storeRoot = config.storeRoot.map(Self.absolute)
         let job = WorkerJob(options: options, push: push ? tag : nil, config: config)
+        if extras.limits.isEmpty, !extras.pull, !request.noCache, await Self.everyStepIsCached(options, config: config) {
+            return await buildHere(job, tag: tag, events: events)
+        }
         let group: (any LimitedGroup)?
         do {
             let made = try BuildLimits.makeGroup(for: extras.limits, name: "idpbuild-build-\(getpid())-\(Self.nextGroupNumber())",
@@ -95,6 +99,31 @@ public struct Builder: Sendable {
         } catch {
             return BuildResponse(fullTag: tag, success: false, error: "\(error)")
         }
+    }
+
+    /// Whether the build would only read cache records: no step runs, copies or pulls.
+    static func everyStepIsCached(_ options: BuildOptions, config: BuilderConfig) async -> Bool {
+        guard let store = try? ImageStore(root: config.storeRoot ?? ImageStore.defaultRoot()),
+              let states = try? await BuildEngine(store: store, transfer: nil).cacheStates(options) else { return false }
+        return !states.isEmpty && states.allSatisfy { $0.state != .willRun }
+    }
+
+    /// A build whose every step is cached runs in this process: the worker would execute nothing of the
+    /// Dockerfile's (no RUN, no copy) and only write the image and push it, so its process start (and, rootless,
+    /// the user namespace) is saved.
+    func buildHere(_ job: WorkerJob, tag: String, events: @escaping BuildEventHandler) async -> BuildResponse {
+        var summary: BuildSummary
+        do {
+            summary = try await BuildWorker.perform(job, output: EventWriter(handler: events))
+        } catch is CancellationError {
+            return BuildResponse(fullTag: tag, success: false, error: "the build was cancelled; nothing was pushed")
+        } catch {
+            summary = BuildSummary(success: false, error: "\(error)")
+        }
+        events(.finished(summary))
+        return BuildResponse(imageID: summary.imageID ?? "", fullTag: tag, success: summary.success, error: summary.error,
+                             digest: summary.pushedDigest ?? summary.manifestDigest, durationMs: summary.durationMs,
+                             stepsCached: summary.stepsCached, stepsRun: summary.stepsRun)
     }
 
     private static let groupCounter = GroupCounter()

@@ -50,6 +50,25 @@ import Glibc
         #expect(again.success)
         #expect(again.stepsCached == 2 && again.stepsRun == 0)
         #expect(env.leftovers().isEmpty)
+
+        // Every step cached: the build runs in this process, so a builder whose worker does not exist still builds
+        // and pushes; with --no-cache something must run, and that needs the worker.
+        var noWorker = self.config(env)
+        noWorker.workerExecutable = env.directory + "/no-such-worker"
+        let here = EventRecorder()
+        let cached = await Builder(config: noWorker).buildAndPush(BuildRequest(dockerfilePath: seed + "/Dockerfile", contextDir: seed, imageName: "seed"),
+                                                                 events: here.handler)
+        #expect(cached.success, "\(cached.error ?? "")")
+        #expect(cached.stepsCached == 2 && cached.stepsRun == 0)
+        let pushed = try TestSupport.check(["skopeo", "inspect", "--tls-verify=false", "--raw", "docker://\(response.fullTag)"])
+        #expect(Digest.sha256(of: Array(pushed.utf8)).description == cached.digest, "the registry holds what this build pushed")
+        #expect(here.all.filter { $0.kind == .stepCached }.count >= 2)
+        #expect(!here.all.contains { $0.kind == .output }, "nothing ran")
+        #expect(here.all.last?.kind == .finished)
+        let uncached = await Builder(config: noWorker).build(BuildRequest(dockerfilePath: seed + "/Dockerfile", contextDir: seed, imageName: "seed",
+                                                                          noCache: true), push: false)
+        #expect(!uncached.success)
+        #expect(env.leftovers().isEmpty)
     }
 
     @Test func aFailingBuildAnswersWithAResponseAndTheFailedStep() async throws {
