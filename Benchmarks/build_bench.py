@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """The build benchmark's driver (see build.sh): sets up a local registry with a busybox base image, generates the
 large context, times idpbuild and buildah side by side, and prints medians, ratios and peak RSS."""
-import argparse, json, os, random, shutil, socket, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, random, shutil, statistics, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "lib"))
+from localregistry import Registry, push_base_image, write_registries_conf  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("--idpbuild", required=True)
@@ -11,7 +14,7 @@ args = p.parse_args()
 
 work = tempfile.mkdtemp(prefix="idpbuild-build-bench-")
 os.chmod(work, 0o755)
-procs = []
+registries = []
 rootless = os.geteuid() != 0
 have_buildah = shutil.which("buildah") is not None and shutil.which("runc") is not None
 
@@ -33,18 +36,9 @@ def run(cmd, env=None, check=True, quiet=True):
     return elapsed, usage.ru_maxrss
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def cleanup():
-    for proc in procs:
-        proc.terminate()
-        proc.wait()
+    for registry in registries:
+        registry.stop()
     if have_buildah:
         subprocess.run(buildah_base + ["rmi", "--all", "--force"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if rootless:
@@ -53,46 +47,12 @@ def cleanup():
 
 
 # -- a registry on 127.0.0.1 with the base image as mirror/library/alpine:3.19
-port = free_port()
-host = "127.0.0.1:%d" % port
-with open(os.path.join(work, "registry.yml"), "w") as f:
-    f.write("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s/registry\n"
-            "  delete:\n    enabled: true\nhttp:\n  addr: %s\n" % (work, host))
-procs.append(subprocess.Popen(["docker-registry", "serve", os.path.join(work, "registry.yml")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+registries.append(Registry(os.path.join(work, "registry")))
+host = registries[0].host
 buildah_base = ["buildah", "--root", os.path.join(work, "buildah-root"), "--runroot", os.path.join(work, "buildah-run"), "--storage-driver", "overlay"]
 try:
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise SystemExit("docker-registry did not start")
-            time.sleep(0.05)
-    rootfs = os.path.join(work, "rootfs")
-    for d in ["bin", "etc", "tmp"]:
-        os.makedirs(os.path.join(rootfs, d))
-    shutil.copy2("/bin/busybox", os.path.join(rootfs, "bin/busybox"))
-    for applet in subprocess.check_output(["/bin/busybox", "--list-full"]).decode().split():
-        target = os.path.join(rootfs, applet)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        if not os.path.lexists(target):
-            os.symlink("/bin/busybox", target)
-    for name in ["passwd", "group"]:
-        shutil.copy2(os.path.join(args.fixtures, "sandbox/etc", name), os.path.join(rootfs, "etc", name))
-    layout = os.path.join(work, "layout")
-    subprocess.check_call(["tar", "--numeric-owner", "--owner=0", "--group=0", "-C", rootfs, "-cf", os.path.join(work, "base.tar"), "."])
-    subprocess.check_call(["umoci", "init", "--layout", layout])
-    subprocess.check_call(["umoci", "new", "--image", layout + ":base"])
-    subprocess.check_call(["umoci", "raw", "add-layer", "--image", layout + ":base", os.path.join(work, "base.tar")], stderr=subprocess.DEVNULL)
-    subprocess.check_call(["umoci", "config", "--image", layout + ":base", "--config.env", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"], stderr=subprocess.DEVNULL)
-    subprocess.check_call(["skopeo", "copy", "--dest-tls-verify=false", "oci:%s:base" % layout, "docker://%s/mirror/library/alpine:3.19" % host],
-                          stdout=subprocess.DEVNULL)
-    conf = os.path.join(work, "registries.conf")
-    with open(conf, "w") as f:
-        f.write('[[registry]]\nprefix = "docker.io"\nlocation = "%s/upstream"\ninsecure = true\n[[registry.mirror]]\nlocation = "%s/mirror"\ninsecure = true\n'
-                % (host, host))
+    push_base_image(host, os.path.join(work, "base"), args.fixtures)
+    conf = write_registries_conf(os.path.join(work, "registries.conf"), host)
     with open(os.path.join(work, "policy.json"), "w") as f:
         f.write('{"default":[{"type":"insecureAcceptAnything"}]}')
 

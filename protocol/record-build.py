@@ -14,7 +14,6 @@ and read the diff; EditorBuildTests/BuildTranscriptTests replays the files. Stan
 import json
 import os
 import re
-import select
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,8 @@ import tempfile
 here = os.path.dirname(os.path.abspath(__file__))
 root = os.path.dirname(here)
 sys.path.insert(0, os.path.join(root, "scripts", "lib"))
+sys.path.insert(0, here)
+from regenerate import FrameReader  # noqa: E402
 import localregistry  # noqa: E402
 
 ORDER = ["jsonrpc", "id", "method", "params", "result", "error"]
@@ -63,28 +64,7 @@ def record(binary, path, registry, conf):
             os.makedirs(os.path.join(folder, name))
     process = subprocess.Popen([binary, "lsp", "--log-level", "error", "--registries-conf", conf, "--root", folder + "/store",
                                 "--no-kubernetes"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    buffer = b""
-
-    def collect(quiet):
-        nonlocal buffer
-        messages = []
-        while True:
-            while True:
-                end = buffer.find(b"\r\n\r\n")
-                if end < 0:
-                    break
-                length = int(buffer[:end].split(b":")[1])
-                if len(buffer) < end + 4 + length:
-                    break
-                messages.append(json.loads(buffer[end + 4:end + 4 + length]))
-                buffer = buffer[end + 4 + length:]
-            ready, _, _ = select.select([process.stdout], [], [], quiet)
-            if not ready:
-                return messages
-            data = os.read(process.stdout.fileno(), 65536)
-            if not data:
-                return messages
-            buffer += data
+    collect = FrameReader(process.stdout).collect
 
     def back(line):
         return line.replace(folder, "${FOLDER}").replace(registry, "${REGISTRY}")

@@ -28,30 +28,38 @@ def ordered(message):
     return out
 
 
-def regenerate(binary, path):
-    process = subprocess.Popen([binary, "lsp", "--log-level", "error"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    buffer = b""
+class FrameReader:
+    """The messages a server writes with LSP framing, read until it is quiet."""
 
-    def collect(quiet):
-        nonlocal buffer
+    def __init__(self, stream):
+        self.stream = stream
+        self.buffer = b""
+
+    def collect(self, quiet):
+        """Every whole message that arrives until nothing comes for `quiet` seconds (or the stream ends)."""
         messages = []
         while True:
             while True:
-                end = buffer.find(b"\r\n\r\n")
+                end = self.buffer.find(b"\r\n\r\n")
                 if end < 0:
                     break
-                length = int(buffer[:end].split(b":")[1])
-                if len(buffer) < end + 4 + length:
+                length = int(self.buffer[:end].split(b":")[1])
+                if len(self.buffer) < end + 4 + length:
                     break
-                messages.append(json.loads(buffer[end + 4:end + 4 + length]))
-                buffer = buffer[end + 4 + length:]
-            ready, _, _ = select.select([process.stdout], [], [], quiet)
+                messages.append(json.loads(self.buffer[end + 4:end + 4 + length]))
+                self.buffer = self.buffer[end + 4 + length:]
+            ready, _, _ = select.select([self.stream], [], [], quiet)
             if not ready:
                 return messages
-            data = os.read(process.stdout.fileno(), 65536)
+            data = os.read(self.stream.fileno(), 65536)
             if not data:
                 return messages
-            buffer += data
+            self.buffer += data
+
+
+def regenerate(binary, path):
+    process = subprocess.Popen([binary, "lsp", "--log-level", "error"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    collect = FrameReader(process.stdout).collect
 
     lines = open(path, encoding="utf-8").read().split("\n")
     # The old server lines after each client line: a message that means the same keeps its old text, so the diff

@@ -75,29 +75,33 @@ struct MergedView {
     /// Resolves `components` as if the merged tree were `/`: symlinks on the way are followed within it (an
     /// absolute target starts again at its root, `..` stops there). The last one is followed only when asked.
     func resolve(_ components: [String], followLast: Bool) throws -> [String] {
-        var resolved: [String] = []
-        var pending = Array(components.reversed())
-        var hops = 0
-        while let part = pending.popLast() {
-            if part == "." || part.isEmpty { continue }
-            if part == ".." { if !resolved.isEmpty { resolved.removeLast() }; continue }
-            let candidate = resolved + [part]
-            if pending.isEmpty && !followLast {
-                resolved = candidate
-                continue
-            }
-            if let entry = lookup(candidate), entry.isSymlink {
-                hops += 1
-                if hops > 255 { throw BuildEngineError.io(path: "/" + components.joined(separator: "/"), operation: "resolve (too many symlinks)", errno: ELOOP) }
-                let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: entry.hostPath)) ?? ""
-                if target.hasPrefix("/") { resolved.removeAll() }
-                pending.append(contentsOf: target.split(separator: "/").map(String.init).reversed())
-                continue
-            }
-            resolved = candidate
-        }
-        return resolved
+        try resolveSymlinks(components, followLast: followLast, shownAs: "/" + components.joined(separator: "/"), lookup: lookup)
     }
+}
+
+/// Resolves `components` in a tree whose entries `lookup` finds, as if the tree were `/`: symlinks on the way are
+/// followed within it (an absolute target starts again at its root, `..` stops there); the last one only when
+/// `followLast`. `shownAs` names the path in the error for a symlink loop.
+func resolveSymlinks(_ components: [String], followLast: Bool, shownAs: String,
+                     lookup: ([String]) -> MergedView.Entry?) throws -> [String] {
+    var resolved: [String] = []
+    var pending = Array(components.reversed())
+    var hops = 0
+    while let part = pending.popLast() {
+        if part == "." || part.isEmpty { continue }
+        if part == ".." { if !resolved.isEmpty { resolved.removeLast() }; continue }
+        let candidate = resolved + [part]
+        if followLast || !pending.isEmpty, let entry = lookup(candidate), entry.isSymlink {
+            hops += 1
+            if hops > 255 { throw BuildEngineError.io(path: shownAs, operation: "resolve (too many symlinks)", errno: ELOOP) }
+            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: entry.hostPath)) ?? ""
+            if target.hasPrefix("/") { resolved.removeAll() }
+            pending.append(contentsOf: target.split(separator: "/").map(String.init).reversed())
+            continue
+        }
+        resolved = candidate
+    }
+    return resolved
 }
 
 /// Splits an absolute or relative image path into clean components (`..` kept for `resolve`).

@@ -43,24 +43,7 @@ struct ContextTree: SourceTree {
     }
 
     func resolve(_ components: [String], followLast: Bool) throws -> [String] {
-        var resolved: [String] = []
-        var pending = Array(components.reversed())
-        var hops = 0
-        while let part = pending.popLast() {
-            if part == "." || part.isEmpty { continue }
-            if part == ".." { if !resolved.isEmpty { resolved.removeLast() }; continue }
-            let candidate = resolved + [part]
-            if (followLast || !pending.isEmpty), let found = entry(candidate), found.isSymlink {
-                hops += 1
-                if hops > 255 { throw BuildEngineError.io(path: root + "/" + components.joined(separator: "/"), operation: "resolve (too many symlinks)", errno: ELOOP) }
-                let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: found.hostPath)) ?? ""
-                if target.hasPrefix("/") { resolved.removeAll() }
-                pending.append(contentsOf: target.split(separator: "/").map(String.init).reversed())
-                continue
-            }
-            resolved = candidate
-        }
-        return resolved
+        try resolveSymlinks(components, followLast: followLast, shownAs: root + "/" + components.joined(separator: "/"), lookup: entry)
     }
 }
 

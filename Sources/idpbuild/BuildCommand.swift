@@ -161,7 +161,7 @@ struct BuildCommand: AsyncParsableCommand {
         let renderer = BuildRenderer(json: json, journal: journal)
         let builder = Builder(config: config)
         let task = Task { await builder.build(request, push: !noPush, extras: extras, events: renderer.render) }
-        let interruption = BuildInterruption(task: task)
+        let interruption = Interruption { _ in task.cancel() }  // the worker stops and cleans up
         let response = await task.value
         renderer.finish(response, errorToStandardError: !Journal.isConnected(environment: environment))
         if let signal = interruption.received { throw ExitCode(128 + signal) }
@@ -188,38 +188,6 @@ struct BuildWorkerCommand: AsyncParsableCommand {
     func run() async throws {
         let status = await BuildWorker.run()
         if status != 0 { throw ExitCode(status) }
-    }
-}
-
-/// Turns Ctrl-C, SIGTERM and SIGHUP into cancelling the build (the worker stops and cleans up).
-final class BuildInterruption: @unchecked Sendable {
-    private let lock = NSLock()
-    private var signal: Int32?
-    private var sources: [any DispatchSourceSignal] = []
-
-    init(task: Task<BuildResponse, Never>) {
-        for number in [SIGINT, SIGTERM, SIGHUP] {
-            Glibc.signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number)
-            source.setEventHandler { [weak self] in
-                self?.record(number)
-                task.cancel()
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    private func record(_ number: Int32) {
-        lock.lock()
-        defer { lock.unlock() }
-        if signal == nil { signal = number }
-    }
-
-    var received: Int32? {
-        lock.lock()
-        defer { lock.unlock() }
-        return signal
     }
 }
 

@@ -219,7 +219,10 @@ struct LspCommand: AsyncParsableCommand {
                     }
                 })
             let host = SessionHost(endpoints: endpoints, options: options)
-            let signals = HostSignals(host: host)
+            // SIGTERM, SIGINT and SIGHUP stop the shared server (sessions end, the socket file goes).
+            let signals = Interruption { number in
+                host.stop("signal \(number == SIGTERM ? "SIGTERM" : number == SIGINT ? "SIGINT" : "SIGHUP")")
+            }
             // A SIGTERM before libdispatch has registered the handlers would be lost (they start as SIG_IGN):
             // readiness is announced only once they are in place.
             await signals.registered()
@@ -242,31 +245,6 @@ struct LspCommand: AsyncParsableCommand {
             log.log(.error, "\(error)")
             notify([.status("failed: \(error)")])
             return 1
-        }
-    }
-}
-
-/// SIGTERM, SIGINT and SIGHUP stop the shared server (sessions end, the socket file goes).
-final class HostSignals: @unchecked Sendable {
-    private var sources: [any DispatchSourceSignal] = []
-    private let registration = DispatchGroup()
-
-    init(host: SessionHost) {
-        for number in [SIGTERM, SIGINT, SIGHUP] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number)
-            source.setEventHandler { host.stop("signal \(number == SIGTERM ? "SIGTERM" : number == SIGINT ? "SIGINT" : "SIGHUP")") }
-            registration.enter()
-            source.setRegistrationHandler { [registration] in registration.leave() }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    /// Returns once every handler is registered with the kernel.
-    func registered() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            registration.notify(queue: .global()) { continuation.resume() }
         }
     }
 }

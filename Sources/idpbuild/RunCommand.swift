@@ -125,7 +125,7 @@ struct RunCommand: AsyncParsableCommand {
     func execute(_ configuration: SandboxConfiguration, temporaryUpper: String?) async throws -> Termination {
         let run = Sandbox().start(configuration)
         // Ctrl-C, SIGTERM, SIGHUP: kill the sandbox's process tree, wait for its cleanup, exit 128+N.
-        let interruption = Interruption(run: run)
+        let interruption = Interruption { _ in run.cancel() }
         var termination: Termination?
         do {
             for try await event in run.events {
@@ -277,22 +277,34 @@ struct RunCommand: AsyncParsableCommand {
     }
 }
 
-/// Turns SIGINT/SIGTERM/SIGHUP into cancelling a sandbox run.
+/// Turns SIGINT, SIGTERM and SIGHUP into a call of `handler` (cancel a run or a build, stop the shared server),
+/// remembering the first signal; the signals no longer end the process by themselves.
 final class Interruption: @unchecked Sendable {
     private let lock = NSLock()
     private var signal: Int32?
     private var sources: [any DispatchSourceSignal] = []
+    private let registration = DispatchGroup()
 
-    init(run: SandboxRun) {
+    init(_ handler: @escaping @Sendable (_ signal: Int32) -> Void) {
         for number in [SIGINT, SIGTERM, SIGHUP] {
             Glibc.signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number)
             source.setEventHandler { [weak self] in
                 self?.record(number)
-                run.cancel()
+                handler(number)
             }
+            registration.enter()
+            source.setRegistrationHandler { [registration] in registration.leave() }
             source.resume()
             sources.append(source)
+        }
+    }
+
+    /// Returns once every handler is registered with the kernel (a signal before that would be lost: they start
+    /// as SIG_IGN).
+    func registered() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            registration.notify(queue: .global()) { continuation.resume() }
         }
     }
 

@@ -12,10 +12,10 @@ import Glibc
 /// One shared server, two editors, one build queue: a real `idpbuild lsp --listen` building against a local registry
 /// (Debian's docker-registry with a busybox base), its RUN a real process in the sandbox.
 @Suite(.serialized) struct SharedBuildTests {
-    /// `sleep 296`: a number no other suite uses, so the process check sees only this suite's RUN.
-    static let dockerfile = "FROM alpine:3.19\nRUN echo started-shared && sleep 296\n"
+    /// `sleep 293`: a number no other suite uses, so the process check sees only this suite's RUN.
+    static let dockerfile = "FROM alpine:3.19\nRUN echo started-shared && sleep 293\n"
 
-    static func running() -> Bool { !hostProcesses(containing: "sleep 296").isEmpty }
+    static func running() -> Bool { !hostProcesses(containing: "sleep 293").isEmpty }
 
     static func serverStatus(_ client: TestClient) async throws -> JSONValue {
         let answer = try await client.call("workspace/executeCommand", ["command": "idpbuild.serverStatus"])
