@@ -53,9 +53,13 @@ enum { CONTROL_FD = 3, RESULT_FD = 4 };
 
 struct strlist { char **items; int count; int cap; };
 
+// RUN's network: the host's namespace, a new one with only lo, or a new one that a user-mode network stack
+// (slirp4netns, started by the caller once the namespace exists) connects to the outside.
+enum { NET_HOST = 0, NET_NONE = 1, NET_USER = 2 };
+
 struct config {
     int userns;
-    int netnone;
+    int net;
     struct strlist lower;   // overlay order: topmost first
     const char *upper, *work, *merged;
     const char *hostname, *hosts, *resolv;
@@ -124,7 +128,7 @@ static int parse_config(struct config *c) {
         *eq = 0;
         char *v = eq + 1;
         if (!strcmp(p, "userns")) c->userns = atoi(v);
-        else if (!strcmp(p, "netnone")) c->netnone = atoi(v);
+        else if (!strcmp(p, "net")) c->net = atoi(v);
         else if (!strcmp(p, "lower")) push(&c->lower, v);
         else if (!strcmp(p, "upper")) c->upper = v;
         else if (!strcmp(p, "work")) c->work = v;
@@ -516,6 +520,8 @@ static int add_mount(int rootfd, char *spec, const char **failed_target) {
     return rc;
 }
 
+static int net_ready_fd = -1;
+
 static void init_main(struct config *c) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 
@@ -585,7 +591,16 @@ static void init_main(struct config *c) {
     if (chdir("/") != 0) { report("pivot", errno, "chdir /"); _exit(1); }
 
     if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) != 0) { report("mount", errno, "hostname"); _exit(1); }
-    if (c->netnone && loopback_up() != 0) { report("network", errno, "bringing up lo"); _exit(1); }
+    if (c->net != NET_HOST && loopback_up() != 0) { report("network", errno, "bringing up lo"); _exit(1); }
+    if (c->net == NET_USER) {
+        // The caller's user-mode network (tap0, routes, DNS) must be up before the command starts: the
+        // supervisor writes one byte here once the caller says so; EOF means it never came up.
+        char ready = 0;
+        ssize_t n;
+        do { n = read(net_ready_fd, &ready, 1); } while (n < 0 && errno == EINTR);
+        if (n != 1) _exit(1); // the caller reports why
+    }
+    if (net_ready_fd >= 0) close(net_ready_fd);
 
     fcntl(RESULT_FD, F_SETFD, FD_CLOEXEC);
     pid_t child = fork();
@@ -646,6 +661,10 @@ static void on_stop(int sig) { (void)sig; stop_requested = 1; }
 static void container_main(void) {
     struct config c;
     if (parse_config(&c) != 0) { report("config", EINVAL, "unreadable sandbox configuration"); _exit(1); }
+    // Docker's (runc's) umask for everything the sandbox and its command create, whatever the caller's is: the
+    // same Dockerfile must give the same files to every user. Inherited from the caller, it could even be 0 for a
+    // moment (libarchive's disk writer sets umask 0 to read it while another thread unpacks a layer).
+    umask(022);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -659,8 +678,16 @@ static void container_main(void) {
         if (rc > 0) { report("userns", rc, "unshare(CLONE_NEWUSER)"); _exit(1); }
         if (rc < 0) _exit(1); // the caller could not write the maps and reports why
     }
-    int flags = CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | (c.netnone ? CLONE_NEWNET : 0);
-    if (unshare(flags) != 0) { report("unshare", errno, "pid, ipc, uts%s namespaces", c.netnone ? ", net" : ""); _exit(1); }
+    int flags = CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | (c.net != NET_HOST ? CLONE_NEWNET : 0);
+    if (unshare(flags) != 0) { report("unshare", errno, "pid, ipc, uts%s namespaces", c.net != NET_HOST ? ", net" : ""); _exit(1); }
+    // User-mode network: tell the caller the namespace exists ('N'); it starts slirp4netns on our PID and answers
+    // 'R' once the interface is configured. init waits for that before it starts the command, so its mounts are
+    // set up meanwhile.
+    int ready_pipe[2] = {-1, -1};
+    if (c.net == NET_USER) {
+        if (pipe2(ready_pipe, O_CLOEXEC) != 0) { report("network", errno, "pipe"); _exit(1); }
+        write_all(CONTROL_FD, "N", 1);
+    }
 
     // /etc may be copied up only to hold the /etc/hosts and /etc/resolv.conf mount points; remember whether
     // the upper directory had it, to drop an unchanged copy afterwards (it would be a spurious layer entry).
@@ -672,9 +699,12 @@ static void container_main(void) {
     if (init < 0) { report("fork", errno, "init"); _exit(1); }
     if (init == 0) {
         close(CONTROL_FD);
+        if (ready_pipe[1] >= 0) close(ready_pipe[1]);
+        net_ready_fd = ready_pipe[0];
         init_main(&c);
     }
     close(RESULT_FD);
+    if (ready_pipe[0] >= 0) close(ready_pipe[0]);
 
     int pidfd = (int)syscall(SYS_pidfd_open, init, 0);
     int killed = 0;
@@ -686,6 +716,11 @@ static void container_main(void) {
         if (r > 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
             char b[64];
             ssize_t n = read(CONTROL_FD, b, sizeof b);
+            if (n > 0 && ready_pipe[1] >= 0 && memchr(b, 'R', (size_t)n)) {
+                write_all(ready_pipe[1], "R", 1);
+                close(ready_pipe[1]);
+                ready_pipe[1] = -1;
+            }
             if (n <= 0 && !(n < 0 && errno == EINTR)) {
                 // The caller closed the control socket (cancel or exit): the run is over.
                 if (!killed) { kill(init, SIGKILL); killed = 1; }

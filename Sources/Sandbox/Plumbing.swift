@@ -1,4 +1,5 @@
 import CSandbox
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,6 +39,22 @@ enum Plumbing {
         if status < 0 { return .exited(-1) }
         if csandbox_wifsignaled(status) != 0 { return .signaled(csandbox_wtermsig(status)) }
         return .exited(csandbox_wexitstatus(status))
+    }
+
+    /// Waits up to `seconds` for a child; nil when it is still running.
+    static func waitWithTimeout(_ pid: pid_t, seconds: Double) -> Termination? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            var status: Int32 = 0
+            let w = waitpid(pid, &status, WNOHANG)
+            if w == pid {
+                if csandbox_wifsignaled(status) != 0 { return .signaled(csandbox_wtermsig(status)) }
+                return .exited(csandbox_wexitstatus(status))
+            }
+            if w < 0 && errno != EINTR { return .exited(-1) }
+            if Date() >= deadline { return nil }
+            usleep(2_000)
+        }
     }
 
     /// Writes everything; on a socket with MSG_NOSIGNAL, so a supervisor that died early gives EPIPE rather

@@ -137,18 +137,31 @@ final class RunSupervisor: @unchecked Sendable {
             _ = Plumbing.wait(pid)
             return .failure(SandboxError.supervisorFailed(detail: "it did not accept its configuration"))
         }
-        var mapError: (any Error)?
+        var setupError: (any Error)?
         if !run.mapping.uids.isEmpty {
             if Plumbing.read(control, max: 1) == [UInt8(ascii: "U")] {
                 do {
                     try IDMapWriter.write(run.mapping, to: pid)
                     _ = Plumbing.writeAll(control, [UInt8(ascii: "M")])
                 } catch {
-                    mapError = error
+                    setupError = error
                     cutLifeline()
                 }
             }
         }
+        // A private network: the supervisor says 'N' once its namespace exists; slirp4netns joins it, and 'R' lets
+        // the command start.
+        var network: UserModeNetwork?
+        if setupError == nil, let helper = run.networkHelper, Plumbing.read(control, max: 1) == [UInt8(ascii: "N")] {
+            do {
+                network = try UserModeNetwork.start(executable: helper, targetPID: pid, log: run.networkLog, wake: wake)
+                _ = Plumbing.writeAll(control, [UInt8(ascii: "R")])
+            } catch {
+                setupError = error
+                cutLifeline()
+            }
+        }
+        defer { network?.stop() }
         for warning in run.warnings { continuation.yield(.warning(warning)) }
 
         let deadline = run.timeout.map { Date().addingTimeInterval($0) }
@@ -199,7 +212,7 @@ final class RunSupervisor: @unchecked Sendable {
         }
         cutLifeline()
         let supervisorStatus = Plumbing.wait(pid)
-        if let mapError { return .failure(mapError) }
+        if let setupError { return .failure(setupError) }
         if timedOut { return .failure(SandboxError.timedOut(seconds: run.timeout ?? 0)) }
         return Self.parse(result: resultBytes, supervisorStatus: supervisorStatus)
     }

@@ -16,14 +16,23 @@ public struct Sandbox: Sendable {
     public var temporaryDirectory: String
     /// Subordinate ID sources and the single-ID fallback policy, for unprivileged callers.
     public var subordinateIDs: SubordinateIDPolicy
+    /// The slirp4netns executable for `.private` networks; nil looks it up on `PATH`.
+    public var slirp4netns: String?
 
     /// Creates a sandbox runner.
     public init(helperExecutable: String = "/proc/self/exe", temporaryDirectory: String? = nil,
-                subordinateIDs: SubordinateIDPolicy = SubordinateIDPolicy()) {
+                subordinateIDs: SubordinateIDPolicy = SubordinateIDPolicy(), slirp4netns: String? = nil) {
         self.helperExecutable = helperExecutable
         self.temporaryDirectory = temporaryDirectory
             ?? getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         self.subordinateIDs = subordinateIDs
+        self.slirp4netns = slirp4netns
+    }
+
+    /// What a `.private` network would use here: the slirp4netns path, or why it cannot start.
+    public func privateNetworkStatus() -> Result<String, SandboxError> {
+        if let problem = UserModeNetwork.problem(slirp4netns) { return .failure(.userModeNetwork(detail: problem)) }
+        return .success(UserModeNetwork.locate(slirp4netns) ?? "slirp4netns")
     }
 
     /// Starts the command and streams its events; the stream ends after `.finished`, or throws a
@@ -90,13 +99,20 @@ public struct Sandbox: Sendable {
         let layersTopFirst = Array(configuration.layers.map(Self.absolute).reversed())
         var upper = configuration.upperDirectory.map(Self.absolute)
         if let given = upper {
-            if !Plumbing.exists(given) && mkdir(given, 0o755) != 0 {
+            if !Plumbing.exists(given) && (mkdir(given, 0o755) != 0 || chmod(given, 0o755) != 0) {
                 throw SandboxError.badUpperDirectory(path: given, errno: errno)
             }
             guard Plumbing.isDirectory(given) else { throw SandboxError.badUpperDirectory(path: given, errno: ENOTDIR) }
         }
         let user = try UserResolver(layersTopFirst: (upper.map { [$0] } ?? []) + layersTopFirst)
             .resolve(configuration.user)
+        var networkHelper: String?
+        if configuration.network == .private {
+            guard let found = UserModeNetwork.locate(slirp4netns) else {
+                throw SandboxError.userModeNetwork(detail: UserModeNetwork.problem(slirp4netns) ?? "slirp4netns is missing")
+            }
+            networkHelper = found
+        }
         let (mapping, warning): (IDMapping, String?) = try UserNamespace.mapping(policy: subordinateIDs)
         if !mapping.uids.isEmpty && !mapping.isSingleID && Plumbing.which("newuidmap") == nil {
             throw SandboxError.missingTool(name: "newuidmap", package: "uidmap")
@@ -124,12 +140,12 @@ public struct Sandbox: Sendable {
             } else {
                 upper = runDirectory + "/upper"
                 work = runDirectory + "/work"
-                guard mkdir(upper!, 0o755) == 0, mkdir(work, 0o700) == 0 else {
+                guard mkdir(upper!, 0o755) == 0, chmod(upper!, 0o755) == 0, mkdir(work, 0o700) == 0 else {
                     throw SandboxError.system(call: "creating \(runDirectory)/upper", errno: errno)
                 }
             }
             let merged = runDirectory + "/merged"
-            guard mkdir(merged, 0o755) == 0 else { throw SandboxError.system(call: "creating \(merged)", errno: errno) }
+            guard mkdir(merged, 0o755) == 0, chmod(merged, 0o755) == 0 else { throw SandboxError.system(call: "creating \(merged)", errno: errno) }
             var lowers = layersTopFirst
             if lowers.joined(separator: ":").utf8.count > 2048 {
                 // Overlay mount options must fit in a page: name the layers through short links
@@ -144,7 +160,7 @@ public struct Sandbox: Sendable {
             }
             if lowers.isEmpty {
                 lowers = [runDirectory + "/empty"]
-                guard mkdir(lowers[0], 0o755) == 0 else { throw SandboxError.system(call: "creating \(lowers[0])", errno: errno) }
+                guard mkdir(lowers[0], 0o755) == 0, chmod(lowers[0], 0o755) == 0 else { throw SandboxError.system(call: "creating \(lowers[0])", errno: errno) }
             }
             try Plumbing.writeFile(runDirectory + "/hosts", Self.hostsFile(hostname: configuration.hostname, network: configuration.network))
             try Plumbing.writeFile(runDirectory + "/resolv.conf", Self.resolvConf(network: configuration.network))
@@ -156,7 +172,7 @@ public struct Sandbox: Sendable {
 
             var entries: [(String, String)] = [
                 ("userns", mapping.uids.isEmpty ? "0" : "1"),
-                ("netnone", configuration.network == .none ? "1" : "0"),
+                ("net", configuration.network == .host ? "0" : configuration.network == .none ? "1" : "2"),
                 ("upper", upper!), ("work", work), ("merged", merged),
                 ("hostname", configuration.hostname),
                 ("hosts", runDirectory + "/hosts"), ("resolv", runDirectory + "/resolv.conf"),
@@ -186,7 +202,8 @@ public struct Sandbox: Sendable {
                 payload += Array(key.utf8) + [UInt8(ascii: "=")] + Array(value.utf8) + [0]
             }
             return PreparedRun(helper: helperExecutable, payload: payload, mapping: mapping,
-                               warnings: warnings, timeout: configuration.timeout, cleanup: cleanup)
+                               warnings: warnings, timeout: configuration.timeout, cleanup: cleanup,
+                               networkHelper: networkHelper, networkLog: runDirectory + "/slirp4netns.log")
         } catch {
             cleanup.forEach(Plumbing.removeTree)
             throw error
@@ -208,9 +225,17 @@ public struct Sandbox: Sendable {
         return text
     }
 
+    /// The host's resolv.conf for the host network; for a private one slirp4netns's resolver with the host's search
+    /// domains and options (as Podman writes it); nothing without a network.
     static func resolvConf(network: NetworkMode) -> String {
-        guard network == .host else { return "" }
-        return (try? readText("/etc/resolv.conf")) ?? ""
+        let host = (try? readText("/etc/resolv.conf")) ?? ""
+        switch network {
+        case .host: return host
+        case .none: return ""
+        case .private:
+            let kept = host.split(separator: "\n").filter { $0.hasPrefix("search ") || $0.hasPrefix("options ") }
+            return "nameserver \(UserModeNetwork.resolverAddress)\n" + kept.map { $0 + "\n" }.joined()
+        }
     }
 }
 
@@ -235,4 +260,8 @@ struct PreparedRun: Sendable {
     var warnings: [String]
     var timeout: Double?
     var cleanup: [String]
+    /// slirp4netns, for a private network.
+    var networkHelper: String?
+    /// Where slirp4netns's messages go.
+    var networkLog: String
 }

@@ -1,6 +1,9 @@
 /// The network a sandboxed process sees.
 public enum NetworkMode: String, Sendable, Codable, CaseIterable {
-    /// The host's network namespace (what builds usually need).
+    /// A network namespace of its own, connected to the outside by user-mode networking (slirp4netns): outgoing
+    /// connections work, the host's loopback services are not reachable. Docker's default for RUN.
+    case `private`
+    /// The host's network namespace (every host service on 127.0.0.1 is reachable).
     case host
     /// A new network namespace with only `lo` up.
     case none
@@ -58,7 +61,7 @@ public struct SandboxConfiguration: Sendable {
 
     /// Creates a configuration; only the layers and the command are required.
     public init(layers: [String], upperDirectory: String? = nil, command: [String], environment: [String] = [],
-                workingDirectory: String = "/", user: String? = nil, network: NetworkMode = .host,
+                workingDirectory: String = "/", user: String? = nil, network: NetworkMode = .private,
                 hostname: String = "sandbox", timeout: Double? = nil, mounts: [SandboxMount] = []) {
         self.mounts = mounts
         self.layers = layers

@@ -39,6 +39,8 @@ public enum SandboxError: Error, Equatable, Sendable, CustomStringConvertible {
 
     /// An extra mount cannot be set up as given.
     case invalidMount(target: String, reason: String)
+    /// The user-mode network of a private network namespace (slirp4netns) could not start.
+    case userModeNetwork(detail: String)
     /// A sentence that says what failed, where, and what to try.
     public var description: String {
         switch self {
@@ -79,6 +81,11 @@ public enum SandboxError: Error, Equatable, Sendable, CustomStringConvertible {
             return "the sandbox supervisor ended without a result: \(detail)"
         case .invalidMount(let target, let reason):
             return "cannot mount at \(target): \(reason)"
+        case .userModeNetwork(let detail):
+            return "the sandbox's network could not start (\(detail)): it gets a network namespace of its own with user-mode " +
+                "networking, which needs slirp4netns (apt-get install slirp4netns) and, without root, /dev/net/tun readable and " +
+                "writable by your user (mode 0666, as most distributions ship it: sudo chmod 0666 /dev/net/tun); " +
+                "or run without a network (--network=none)"
         }
     }
 

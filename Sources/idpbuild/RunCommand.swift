@@ -39,8 +39,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Layer compression for --layer-out: gzip, zstd or none.")
     var compression: LayerCompression = .gzip
 
-    @Option(help: "Network: host (default) or none (only lo).")
-    var network: NetworkMode = .host
+    @Option(help: "Network: private (default: a namespace of its own with user-mode networking; the host's loopback is not reachable), host, or none (only lo).")
+    var network: NetworkMode = .private
 
     @Option(help: "USER: name, uid, name:group or uid:gid, resolved in the rootfs.")
     var user: String?
@@ -215,7 +215,7 @@ struct RunCommand: AsyncParsableCommand {
         var temporaryUpper: String?
         if commit != nil && upper == nil {
             temporaryUpper = store.root + "/layers/.tmp-run-" + UUID().uuidString.lowercased()
-            guard mkdir(temporaryUpper!, 0o755) == 0 else {
+            guard mkdir(temporaryUpper!, 0o755) == 0, chmod(temporaryUpper!, 0o755) == 0 else {
                 Self.log("idpbuild run: cannot create \(temporaryUpper!): \(String(cString: strerror(errno)))")
                 throw ExitCode(125)
             }

@@ -138,13 +138,6 @@ let hasSeveralIDs: Bool = {
         #expect(flags.stdout.first?.contains("UP") == true)
     }
 
-    @Test func hostNetworkIsTheDefault() async throws {
-        let fixture = try Fixture("nethost")
-        let result = try await fixture.run(["sh", "-c", "ip -o link | wc -l"])
-        let hostLinks = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/class/net").count) ?? 0
-        #expect(Int(result.stdout.first?.trimmingCharacters(in: .whitespaces) ?? "") == hostLinks)
-    }
-
     @Test func cancelKillsTheWholeProcessTree() async throws {
         let fixture = try Fixture("cancel")
         let token = String(700_000 + Int(getpid() % 100_000))
@@ -211,12 +204,15 @@ let hasSeveralIDs: Bool = {
                                   "builder", "1", "/root"])
     }
 
-    @Test func resolvConfIsTheHostsOrEmptyWithoutNetwork() async throws {
+    @Test func resolvConfIsTheHostsOrSlirpsOrEmptyWithoutNetwork() async throws {
         let fixture = try Fixture("resolv")
-        let host = try await fixture.run(["cat", "/etc/resolv.conf"])
+        let host = try await fixture.run(["cat", "/etc/resolv.conf"]) { $0.network = .host }
         let expected = ((try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? "")
             .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         #expect(host.stdout == (expected.last == "" ? Array(expected.dropLast()) : expected))
+        let own = try await fixture.run(["cat", "/etc/resolv.conf"])
+        #expect(own.stdout.first == "nameserver 10.0.2.3")
+        #expect(own.stdout.dropFirst().allSatisfy { $0.hasPrefix("search ") || $0.hasPrefix("options ") })
         let none = try await fixture.run(["sh", "-c", "wc -c < /etc/resolv.conf; grep -c localhost /etc/hosts"]) { $0.network = .none }
         #expect(none.stdout.map { $0.trimmingCharacters(in: .whitespaces) } == ["0", "2"])
     }
