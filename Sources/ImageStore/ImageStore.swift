@@ -186,8 +186,13 @@ public struct ImageStore: Sendable {
 
     private static func matches(_ d: Descriptor, _ query: String) -> Bool {
         if d.annotations?[refNameAnnotation] == query { return true }
+        return digestPrefix(query).map { d.digest.encoded.hasPrefix($0) } ?? false
+    }
+
+    /// The lowercase hex a query names when it reads as a manifest digest or its prefix (`sha256:` optional, 6+ hex digits).
+    static func digestPrefix(_ query: String) -> String? {
         let hex = query.hasPrefix("sha256:") ? String(query.dropFirst(7)) : query
-        return hex.count >= 6 && hex.allSatisfy(\.isHexDigit) && d.digest.encoded.hasPrefix(hex.lowercased())
+        return hex.count >= 6 && hex.allSatisfy(\.isHexDigit) ? hex.lowercased() : nil
     }
 
     /// Reads the image tagged `reference`, choosing `platform` from an index.

@@ -6,6 +6,8 @@ public enum ImageStoreError: Error, Sendable, CustomStringConvertible {
     case io(path: String, operation: String, errno: Int32)
     /// No image is tagged with this reference.
     case imageNotFound(String)
+    /// No image matches a name typed on the command line; `tried` lists the references (and digest prefix) looked up.
+    case nameNotFound(String, tried: [String])
     /// The blob is not in the store.
     case blobNotFound(Digest)
     /// A written blob did not hash to what was expected; it was discarded.
@@ -25,6 +27,9 @@ public enum ImageStoreError: Error, Sendable, CustomStringConvertible {
         case let .io(path, operation, code):
             return "\(operation) \(path) failed: \(String(cString: strerror(code)))\(code == ENOSPC ? "; free some disk space (idpbuild prune) and retry" : "")"
         case .imageNotFound(let ref): return "no image \(ref) in the local store; pull it first (idpbuild pull \(ref)) or check idpbuild images"
+        case let .nameNotFound(name, tried):
+            let list = tried == [name] ? "" : " (tried \(tried.joined(separator: ", ")))"
+            return "no image \(name) in the local store\(list); pull it first (idpbuild pull \(name)) or check idpbuild images"
         case .blobNotFound(let digest): return "blob \(digest) is not in the local store; pull the image again"
         case let .digestMismatch(expected, actual):
             return "blob content hashes to \(actual), not \(expected); it was discarded and nothing was stored"

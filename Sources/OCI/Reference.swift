@@ -60,9 +60,7 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible, Codable {
         var domain = Self.defaultDomain
         var path = string(0..<end)
         if let slash = bytes[..<end].firstIndex(of: UInt8(ascii: "/")) {
-            let first = bytes[..<slash]
-            if first.contains(UInt8(ascii: ".")) || first.contains(UInt8(ascii: ":")) || first.elementsEqual("localhost".utf8)
-                || first.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) {
+            if Self.isHost(bytes[..<slash]) {
                 domain = string(0..<slash)
                 path = string(slash + 1..<end)
             }
@@ -83,6 +81,21 @@ public struct Reference: Hashable, Sendable, CustomStringConvertible, Codable {
         self.repository = path
         self.tag = tag ?? ((digest == nil && defaultTag) ? Self.defaultTag : nil)
         self.digest = digest
+    }
+
+    /// Whether typed text names no registry host (`hello`, `hello:dev`, `team/hello`): its first `/` component, if any,
+    /// has no `.` or `:`, is not `localhost` and is lowercase — the test `init(parsing:)` uses to add `docker.io`.
+    public static func isShortName(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        let end = bytes.firstIndex(of: UInt8(ascii: "@")) ?? bytes.count
+        guard let slash = bytes[..<end].firstIndex(of: UInt8(ascii: "/")) else { return true }
+        return !isHost(bytes[..<slash])
+    }
+
+    // distribution/reference splitDockerDomain: a first component with '.' or ':', `localhost`, or an uppercase letter is a host.
+    private static func isHost(_ first: ArraySlice<UInt8>) -> Bool {
+        first.contains(UInt8(ascii: ".")) || first.contains(UInt8(ascii: ":")) || first.elementsEqual("localhost".utf8)
+            || first.contains(where: { $0 >= 0x41 && $0 <= 0x5A })
     }
 
     /// `DOMAIN/REPOSITORY`.

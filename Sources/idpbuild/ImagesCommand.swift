@@ -8,9 +8,17 @@ struct ImagesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "images",
         abstract: "List images in the local store.",
-        discussion: "Exit status: 0 listed, 1 the store could not be read.")
+        discussion: """
+            With NAME, only the images it names: a reference, a short name (the Gitea reference build -t gives it, else \
+            docker.io's; without a tag every tag of that repository) or a digest prefix.
+            Exit status: 0 listed, 1 the store could not be read or NAME matches no image.
+            """)
+
+    @ArgumentParser.Argument(help: "Show only this image or repository (default: all).")
+    var name: String?
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var gitea: GiteaOptions
 
     func run() async throws {
         let output = CommandOutput(json: store.json)
@@ -18,7 +26,13 @@ struct ImagesCommand: AsyncParsableCommand {
             let imageStore = try store.openStore()
             struct Row: Encodable { var reference: String; var digest: String; var size: Int64?; var created: String?; var platform: String? }
             var rows = [Row]()
-            for record in try imageStore.list() {
+            var records = try imageStore.list()
+            if let name {
+                let resolution = try resolveImage(name, in: imageStore, names: gitea.names, anyTag: true)
+                output.resolved(resolution)
+                records = resolution.records
+            }
+            for record in records {
                 let image = try? imageStore.image(descriptor: record.descriptor, reference: record.reference)
                 rows.append(Row(reference: record.reference, digest: record.descriptor.digest.description, size: image?.size,
                                 created: image?.config.created, platform: image?.config.platform.description))

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import ImageStore
 import OCI
-import RegistriesConf
 
 /// `idpbuild pull REF`: fetch an image into the local store.
 struct PullCommand: AsyncParsableCommand {
@@ -18,17 +18,13 @@ struct PullCommand: AsyncParsableCommand {
 
     func run() async throws {
         let output = CommandOutput(json: store.json)
-        let parsed = try parseReference(reference)
+        _ = try parseReference(reference)
         let platform = try registry.resolvedPlatform()
         try await runReportingErrors(output) {
             let imageStore = try store.openStore()
             let transfer = try registry.makeTransfer(store: imageStore, output: output)
             // A short name goes through unqualified-search-registries when they are configured.
-            var candidates = [parsed]
-            if RegistriesConfiguration.isShortName(reference) {
-                let searched = try transfer.access.registries.candidates(forShortName: reference)
-                if !searched.isEmpty { candidates = searched }
-            }
+            let candidates = try registry.pullCandidates(for: reference, transfer: transfer)
             var lastError: (any Error)?
             for candidate in candidates {
                 do {
@@ -36,6 +32,11 @@ struct PullCommand: AsyncParsableCommand {
                     struct Result: Encodable { var event = "pulled"; var reference: String; var digest: String; var size: Int64 }
                     output.result("\(candidate) \(image.descriptor.digest)",
                                   Result(reference: candidate.description, digest: image.descriptor.digest.description, size: image.size))
+                    // Other commands take a short name as the Gitea reference first: say so when that is another image.
+                    if let resolution = try? registry.gitea.names.resolve(reference, in: imageStore), resolution.reference != candidate.description {
+                        output.warning("\(reference) in run, images, rmi and push means \(resolution.reference) (in the store, as build -t tags it); "
+                                       + "give \(candidate) in full for the image just pulled")
+                    }
                     return
                 } catch {
                     lastError = error

@@ -10,10 +10,11 @@ struct RmiCommand: AsyncParsableCommand {
         abstract: "Remove images from the local store (by reference or digest prefix) and free their unshared blobs.",
         discussion: "Exit status: 0 removed, 1 an image was not found or the store failed.")
 
-    @Argument(help: "References or manifest digest prefixes (at least 6 hex digits).")
+    @Argument(help: "References, short names (the Gitea reference build -t gives them, then docker.io's) or manifest digest prefixes (at least 6 hex digits).")
     var images: [String]
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var gitea: GiteaOptions
 
     func validate() throws {
         if images.isEmpty { throw ValidationError("name at least one image to remove") }
@@ -25,9 +26,10 @@ struct RmiCommand: AsyncParsableCommand {
             let imageStore = try store.openStore()
             struct Removed: Encodable { var event = "untagged"; var reference: String; var digest: String }
             for image in images {
-                let key = (try? Reference(parsing: image))?.description
-                let records = try (key.flatMap { try imageStore.resolve($0) != nil ? $0 : nil }).map { try imageStore.untag($0) }
-                    ?? imageStore.untag(image)
+                let resolution = try resolveImage(image, in: imageStore, names: gitea.names)
+                output.resolved(resolution)
+                // A name untags that one reference; a digest prefix every tag of the image.
+                let records = try imageStore.untag(resolution.match == .digestPrefix ? image : resolution.reference)
                 for record in records {
                     output.result("untagged \(record.reference) \(record.descriptor.digest)",
                                   Removed(reference: record.reference, digest: record.descriptor.digest.description))

@@ -178,17 +178,51 @@ struct RunCommand: AsyncParsableCommand {
         let output = CommandOutput(json: json)
         let store: ImageStore
         let stored: StoredImage
-        let reference = try parseReference(name)
+        let names = registry.gitea.names
         let platform = try registry.resolvedPlatform()
+        let commitReference = try commit.map { try expandName($0, names: names) }
         do {
             store = try ImageStore(root: root ?? ImageStore.defaultRoot())
-            if let found = try? store.image(reference.description, platform: platform) {
-                stored = found
-            } else {
+            do {
+                // The name as every store command takes it: the Gitea reference first, then Docker's, then a digest prefix.
+                let resolution = try resolveImage(name, in: store, names: names)
+                let record = resolution.records[0]
+                if let note = resolution.note { announce(name, as: resolution.reference, match: resolution.match.rawValue, note: note) }
+                if let found = try? store.image(descriptor: record.descriptor, reference: record.reference, platform: platform) {
+                    stored = found
+                } else {
+                    // Tagged, but not for this platform (or a blob is gone): fetch what the tag names, as before.
+                    let transfer = try registry.makeTransfer(store: store, output: output)
+                    stored = try await transfer.pull(try parseReference(record.reference), platform: platform,
+                                                     events: { if json { output.event($0) } })
+                }
+            } catch ImageStoreError.nameNotFound(_, let tried) {
+                // Not in the store under any meaning of the name: pull it as `idpbuild pull` would.
                 let transfer = try registry.makeTransfer(store: store, output: output)
-                stored = try await transfer.pull(reference, platform: platform, events: { if json { output.event($0) } })
+                var pulled: StoredImage?
+                var failures: [String] = []
+                for candidate in try registry.pullCandidates(for: name, transfer: transfer) {
+                    do {
+                        pulled = try await transfer.pull(candidate, platform: platform, events: { if json { output.event($0) } })
+                        if isShortName(name) {
+                            announce(name, as: candidate.description, match: "pulled",
+                                     note: "\(name) → \(candidate) (pulled: not in the local store as \(tried.joined(separator: " or ")))")
+                        }
+                        break
+                    } catch {
+                        failures.append("pulling \(candidate) failed: \(error)")
+                    }
+                }
+                guard let pulled else {
+                    let looked = tried == [name] ? "" : " (tried \(tried.joined(separator: ", ")))"
+                    Self.log("idpbuild run: no image \(name) in the local store\(looked), and \(failures.joined(separator: "; "))")
+                    throw ExitCode(125)
+                }
+                stored = pulled
             }
         } catch let error as ValidationError {
+            throw error
+        } catch let error as ExitCode {
             throw error
         } catch {
             Self.log("idpbuild run: \(error)")
@@ -228,14 +262,18 @@ struct RunCommand: AsyncParsableCommand {
             workingDirectory: workingDirectory, user: user ?? imageConfig?.User.flatMap { $0.isEmpty ? nil : $0 }, network: network,
             hostname: hostname, timeout: timeout)
         let termination = try await execute(configuration, temporaryUpper: nil)
-        if let commit, let upperDirectory {
+        if let commit, let commitReference, let upperDirectory {
+            // A short --commit name is tagged as build -t tags it: REGISTRY/NAMESPACE/NAME:TAG.
+            let tagged = commitReference.description
             do {
-                let manifest = try ImageLayers.commit(upperDirectory: upperDirectory, onto: stored, store: store, reference: commit,
+                let manifest = try ImageLayers.commit(upperDirectory: upperDirectory, onto: stored, store: store, reference: tagged,
                                                       createdBy: "idpbuild run " + program.joined(separator: " "))
                 if json {
-                    Self.out(JSONLine.object(["type": "commit", "reference": .string(commit), "digest": .string(manifest.digest.description)]))
+                    var fields: [String: JSONLine.Value] = ["type": "commit", "reference": .string(tagged), "digest": .string(manifest.digest.description)]
+                    if tagged != commit { fields["name"] = .string(commit) }
+                    Self.out(JSONLine.object(fields))
                 } else {
-                    Self.log("committed \(commit) \(manifest.digest)")
+                    Self.log("committed \(tagged) \(manifest.digest)\(isShortName(commit) ? " (\(commit) → \(tagged))" : "")")
                 }
             } catch {
                 Self.log("idpbuild run: --commit \(commit) failed: \(error)")
@@ -243,6 +281,15 @@ struct RunCommand: AsyncParsableCommand {
             }
         }
         if termination.exitCode != 0 { throw ExitCode(termination.exitCode) }
+    }
+
+    /// Says on stderr (and with --json as a `resolved` line) which reference the image name stood for.
+    func announce(_ name: String, as reference: String, match: String, note: String) {
+        if json {
+            Self.out(JSONLine.object(["type": "resolved", "name": .string(name), "reference": .string(reference), "match": .string(match),
+                                      "message": .string(note)]))
+        }
+        Self.log(note)
     }
 
     /// Writes a line to stdout unbuffered, so output streams line by line through pipes too.

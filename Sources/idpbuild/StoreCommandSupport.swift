@@ -19,6 +19,26 @@ struct StoreOptions: ParsableArguments {
     func openStore() throws -> ImageStore { try ImageStore(root: root ?? ImageStore.defaultRoot()) }
 }
 
+/// The Gitea registry and owner short image names stand for, with `idpbuild build`'s defaults and overrides.
+struct GiteaOptions: ParsableArguments {
+    @Option(name: [.customLong("gitea-host"), .customLong("registry")],
+            help: "The idpbuilder Gitea registry; a short name NAME[:TAG] means HOST/OWNER/NAME[:TAG] first, as build -t tags it (default: IDPBUILD_REGISTRY or gitea.cnoe.localtest.me:8443).")
+    var giteaHost: String?
+
+    @Option(name: [.customLong("gitea-owner"), .customLong("namespace")],
+            help: "The Gitea owner (namespace) short names live under and pushes to the Gitea registry must use.")
+    var giteaOwner = "giteaadmin"
+
+    /// The Gitea host: the flag, else `IDPBUILD_REGISTRY`, else idpbuilder's.
+    var host: String {
+        giteaHost ?? ProcessInfo.processInfo.environment["IDPBUILD_REGISTRY"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? CredentialResolver.defaultGiteaHost
+    }
+
+    /// The resolver every command takes image names through.
+    var names: ImageNameResolver { ImageNameResolver(registry: host, namespace: giteaOwner) }
+}
+
 /// Options for commands that talk to registries.
 struct RegistryOptions: ParsableArguments {
     @Option(name: .customLong("username"), help: "Registry user name (with --password-stdin); else IDPBUILD_USERNAME, auth.json, docker config, the cluster secret.")
@@ -39,11 +59,7 @@ struct RegistryOptions: ParsableArguments {
     @Option(name: .customLong("chunk-size"), help: "Upload blobs in PATCH chunks of this many MiB (default: one PUT per blob).")
     var chunkSize: Int?
 
-    @Option(name: .customLong("gitea-host"), help: "The idpbuilder Gitea registry (default: IDPBUILD_REGISTRY or gitea.cnoe.localtest.me:8443).")
-    var giteaHost: String?
-
-    @Option(name: .customLong("gitea-owner"), help: "Owner namespace pushes to the Gitea registry must use.")
-    var giteaOwner = "giteaadmin"
+    @OptionGroup var gitea: GiteaOptions
 
     @Flag(name: .customLong("no-kubernetes"), help: "Do not ask the Kubernetes API for the Gitea credential or CA.")
     var noKubernetes = false
@@ -63,8 +79,7 @@ struct RegistryOptions: ParsableArguments {
             throw ValidationError("--username needs --password-stdin (passwords are never taken as arguments)")
         }
         let environment = ProcessInfo.processInfo.environment
-        let gitea = giteaHost ?? environment["IDPBUILD_REGISTRY"].flatMap { $0.isEmpty ? nil : $0 } ?? CredentialResolver.defaultGiteaHost
-        let resolver = CredentialResolver(explicit: explicit, environment: environment, giteaHost: gitea, useKubernetes: !noKubernetes,
+        let resolver = CredentialResolver(explicit: explicit, environment: environment, giteaHost: gitea.host, useKubernetes: !noKubernetes,
                                           warn: { output.warning($0) })
         var registries: RegistriesConfiguration
         if let registriesConf {
@@ -77,7 +92,16 @@ struct RegistryOptions: ParsableArguments {
         }
         let access = RegistryAccess(registries: registries, insecureHosts: Set(insecureRegistries), resolver: resolver,
                                     chunkSize: chunkSize.map { Int64($0) << 20 })
-        return ImageTransfer(store: store, access: access, gitea: (host: gitea, owner: giteaOwner))
+        return ImageTransfer(store: store, access: access, gitea: (host: gitea.host, owner: gitea.giteaOwner))
+    }
+
+    /// The references to pull a name from: for a short name registries.conf's unqualified-search-registries when set,
+    /// else Docker's normalisation; any other name as given.
+    func pullCandidates(for name: String, transfer: ImageTransfer) throws -> [Reference] {
+        let parsed = try parseReference(name)
+        guard RegistriesConfiguration.isShortName(name) else { return [parsed] }
+        let searched = try transfer.access.registries.candidates(forShortName: name)
+        return searched.isEmpty ? [parsed] : searched
     }
 }
 
@@ -101,6 +125,42 @@ final class CommandOutput: @unchecked Sendable {
             if let data = try? encoder.encode(value) { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
         } else {
             FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        }
+    }
+
+    /// Says on stderr which reference a short name or digest prefix resolved to, and with --json as a
+    /// `{"event":"resolved",...}` line; nothing for a name taken as typed.
+    func resolved(_ resolution: ImageResolution) {
+        guard let note = resolution.note else { return }
+        noted(note, Resolved(name: resolution.name, reference: resolution.reference, match: resolution.match.rawValue,
+                             shadowed: resolution.shadowed.isEmpty ? nil : resolution.shadowed))
+    }
+
+    /// Says that a short name was expanded to the Gitea reference build gives it, as `role` (e.g. "push destination").
+    func expanded(_ name: String, to reference: Reference, role: String) {
+        guard reference.description != name else { return }
+        noted("\(name) → \(reference) (\(role))",
+              Resolved(name: name, reference: reference.description, match: ImageResolution.Match.gitea.rawValue, role: role))
+    }
+
+    /// The JSON form of a resolved name.
+    struct Resolved: Encodable {
+        var event = "resolved"
+        var name: String
+        var reference: String
+        var match: String
+        var shadowed: [String]?
+        var role: String?
+    }
+
+    private func noted<T: Encodable>(_ line: String, _ value: T) {
+        lock.lock(); defer { lock.unlock() }
+        clearLine()
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            if let data = try? encoder.encode(value) { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
         }
     }
 
@@ -173,6 +233,19 @@ func runReportingErrors(_ output: CommandOutput, _ body: () async throws -> Void
         throw ExitCode(1)
     }
 }
+
+/// Finds a name typed on the command line in the store (see `ImageNameResolver`); a malformed name is a validation error.
+func resolveImage(_ name: String, in store: ImageStore, names: ImageNameResolver, anyTag: Bool = false) throws -> ImageResolution {
+    do { return try names.resolve(name, in: store, anyTag: anyTag) } catch let error as OCIError { throw ValidationError("\(error)") }
+}
+
+/// Expands a name the way build's -t does (a short name under REGISTRY/NAMESPACE); a malformed name is a validation error.
+func expandName(_ name: String, names: ImageNameResolver) throws -> Reference {
+    do { return try names.expand(name) } catch { throw ValidationError("\(error)") }
+}
+
+/// Whether a typed name names no registry host (see `Reference.isShortName`).
+func isShortName(_ name: String) -> Bool { Reference.isShortName(name) }
 
 /// Parses a reference from the command line into a validation error when it is wrong.
 func parseReference(_ text: String) throws -> Reference {

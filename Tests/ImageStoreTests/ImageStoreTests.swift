@@ -77,6 +77,69 @@ import TestSupport
         #expect(throws: ImageStoreError.self) { try store.tag("x", descriptor: Descriptor(mediaType: "m", digest: Digest.sha256(of: [5]), size: 1)) }
     }
 
+    @Test func shortNamesResolveToTheGiteaReferenceFirst() throws {
+        let dir = try TemporaryDirectory("names")
+        defer { dir.remove() }
+        let store = try ImageStore(root: dir.file("store"))
+        let gitea = "gitea.example:8443"
+        let (built, _) = try storedImage(store, dir: dir, files: [file("a", "1")], tag: "\(gitea)/giteaadmin/hello:dev")
+        let (hub, _) = try storedImage(store, dir: dir, files: [file("b", "2")], tag: "docker.io/library/hello:dev")
+        try store.tag("\(gitea)/giteaadmin/hello:v2", descriptor: built)
+        let (other, _) = try storedImage(store, dir: dir, files: [file("c", "3")], tag: "docker.io/library/other:1")
+        let names = ImageNameResolver(registry: gitea, namespace: "giteaadmin")
+
+        // The same expansion as `idpbuild build -t`: REGISTRY/NAMESPACE/NAME:TAG, then Docker's normalisation.
+        #expect(names.candidates(for: "hello:dev").map(\.description) == ["\(gitea)/giteaadmin/hello:dev", "docker.io/library/hello:dev"])
+        #expect(names.candidates(for: "team/hello").map(\.description) == ["\(gitea)/giteaadmin/team/hello:latest", "docker.io/team/hello:latest"])
+        #expect(names.candidates(for: "localhost/app").map(\.description) == ["localhost/app:latest"])
+        #expect(try names.expand("hello:v3").description == "\(gitea)/giteaadmin/hello:v3")
+        #expect(try names.expand("docker.io/library/hello:v3").description == "docker.io/library/hello:v3")
+
+        // Both candidates exist: the Gitea one wins, and the note says so.
+        let both = try names.resolve("hello:dev", in: store)
+        #expect(both.match == .gitea)
+        #expect(both.reference == "\(gitea)/giteaadmin/hello:dev")
+        #expect(both.records.map(\.descriptor.digest) == [built.digest])
+        #expect(both.shadowed == ["docker.io/library/hello:dev"])
+        #expect(both.note?.hasPrefix("hello:dev → \(gitea)/giteaadmin/hello:dev") == true)
+        #expect(both.note?.contains("docker.io/library/hello:dev") == true)
+
+        // Only Docker's normalisation exists.
+        let hubOnly = try names.resolve("other:1", in: store)
+        #expect(hubOnly.match == .docker)
+        #expect(hubOnly.records.map(\.descriptor.digest) == [other.digest])
+        #expect(hubOnly.note == "other:1 → docker.io/library/other:1")
+
+        // A full reference is taken as typed, with no note.
+        let full = try names.resolve("docker.io/library/hello:dev", in: store)
+        #expect(full.match == .exact)
+        #expect(full.records.map(\.descriptor.digest) == [hub.digest])
+        #expect(full.note == nil)
+
+        // Then a manifest digest prefix; every tag of that image.
+        let prefix = try names.resolve(String(built.digest.encoded.prefix(8)), in: store)
+        #expect(prefix.match == .digestPrefix)
+        #expect(prefix.records.map(\.reference) == ["\(gitea)/giteaadmin/hello:dev", "\(gitea)/giteaadmin/hello:v2"])
+        #expect(try names.resolve("sha256:" + built.digest.encoded, in: store).match == .digestPrefix)
+        #expect(try names.resolve(built.digest.encoded, in: store).match == .digestPrefix)
+
+        // A name without a tag can stand for every tag of its repository.
+        let repository = try names.resolve("hello", in: store, anyTag: true)
+        #expect(repository.match == .gitea)
+        #expect(repository.records.map(\.reference) == ["\(gitea)/giteaadmin/hello:dev", "\(gitea)/giteaadmin/hello:v2"])
+        #expect(try names.resolve("other", in: store, anyTag: true).records.map(\.reference) == ["docker.io/library/other:1"])
+
+        // Nothing matches: the error lists what was tried.
+        #expect { _ = try names.resolve("nope:1", in: store) } throws: { error in
+            let text = "\(error)"
+            return text.contains("no image nope:1") && text.contains("\(gitea)/giteaadmin/nope:1") && text.contains("docker.io/library/nope:1")
+        }
+        #expect { _ = try names.resolve("hello", in: store) } throws: { "\($0)".contains("\(gitea)/giteaadmin/hello:latest") }
+        #expect(throws: OCIError.self) { _ = try names.resolve("Bad:Ref", in: store) }
+        // Another registry or namespace (build's --registry/--namespace) changes what a short name means.
+        #expect(try ImageNameResolver(registry: "elsewhere:5000", namespace: "giteaadmin").resolve("hello:dev", in: store).match == .docker)
+    }
+
     @Test func indexesPickThePlatform() throws {
         let dir = try TemporaryDirectory("platform")
         defer { dir.remove() }

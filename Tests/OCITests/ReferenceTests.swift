@@ -18,6 +18,15 @@ import Testing
         #expect(try Reference(parsing: input).description == expected)
     }
 
+    @Test(arguments: [
+        ("hello", true), ("hello:dev", true), ("team/hello", true), ("library/alpine:3.19", true), ("hello@sha256:" + String(repeating: "ab", count: 32), true),
+        ("docker.io/library/hello", false), ("index.docker.io/x/y", false), ("localhost/app", false), ("localhost:5000/app", false),
+        ("gitea.cnoe.localtest.me:8443/giteaadmin/hello:dev", false), ("127.0.0.1:5000/app", false), ("Registry/app", false),
+    ])
+    func shortNamesNameNoRegistryHost(input: String, short: Bool) {
+        #expect(Reference.isShortName(input) == short)
+    }
+
     @Test func digestReferenceHasNoDefaultTag() throws {
         let hex = String(repeating: "ab", count: 32)
         let ref = try Reference(parsing: "busybox@sha256:\(hex)")
