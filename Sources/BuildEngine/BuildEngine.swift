@@ -165,6 +165,7 @@ final class BuildRun {
     func execute() async throws -> BuildSummary {
         let target = try targetStage()
         let needed = neededStages(target)
+        try checkEntitlements(needed)
         totalSteps = needed.reduce(0) { $0 + 1 + definition.stages[$1].instructionIndices.count }
         defer { checksums.save(to: store) }
         await prefetchBaseImages(needed)
@@ -206,6 +207,18 @@ final class BuildRun {
         await withTaskGroup(of: Void.self) { group in
             for reference in references {
                 group.addTask { _ = try? await transfer.pull(reference, platform: platform) }
+            }
+        }
+    }
+
+    /// Refuses, before anything runs, a step that needs an entitlement the build was not started with.
+    func checkEntitlements(_ needed: Set<Int>) throws {
+        for index in needed.sorted() {
+            for instruction in definition.stages[index].instructionIndices {
+                guard case .run(let run)? = definition.commands[instruction], run.network == "host",
+                      !options.entitlements.contains(.networkHost) else { continue }
+                let written = definition.dockerfile.instructions[instruction]
+                throw BuildEngineError.entitlementRequired(instruction: display(written), range: written.range, entitlement: .networkHost)
             }
         }
     }
@@ -295,26 +308,13 @@ final class BuildRun {
 
     /// The layer directories of an image, base first, unpacking those not yet in the store.
     func layerDirectories(_ state: ImageState) throws -> [String] {
-        let chain = state.config.rootfs.chainIDs
-        guard chain.count == state.layers.count else {
-            throw BuildEngineError.io(path: "image config", operation: "match \(chain.count) diff IDs to \(state.layers.count) layers in", errno: EINVAL)
-        }
-        var directories: [String] = []
-        for (position, layer) in state.layers.enumerated() {
-            if !store.hasLayer(chain[position]) {
-                try store.unpackLayer(layer, chainID: chain[position], options: UnpackOptions(whiteouts: .overlay(xattrPrefix: Self.overlayXattrPrefix)))
-            }
-            directories.append(store.layerPath(chain[position]))
-        }
-        return directories
+        let events = self.events
+        return try ImageLayers.directories(layers: state.layers, rootfs: state.config.rootfs, label: "image config", store: store,
+                                           warn: { events(.warning($0)) })
     }
 
     /// `user` inside a user namespace (overlayfs's userxattr), `trusted` for real root.
-    static let overlayXattrPrefix: String = {
-        let map = (try? String(contentsOfFile: "/proc/self/uid_map", encoding: .utf8)) ?? ""
-        let fields = map.split(whereSeparator: { $0 == " " || $0 == "\n" })
-        return fields.count >= 3 && fields[0] == "0" && fields[1] == "0" && fields[2] == "4294967295" ? "trusted" : "user"
-    }()
+    static let overlayXattrPrefix: String = LayerUnpacker.inInitialUserNamespace ? "trusted" : "user"
 
     /// Applies a step's cache record (or fresh result) to the image.
     func apply(_ record: BuildCacheRecord, to state: inout ImageState, createdBy: String) {
@@ -364,7 +364,8 @@ final class BuildRun {
     /// A fresh directory under the store's layers folder (same file system as the trees it becomes).
     func makeWorkDirectory(_ label: String) throws -> String {
         let path = store.root + "/layers/.tmp-\(label)-" + UUID().uuidString.lowercased()
-        guard mkdir(path, 0o755) == 0 else { throw BuildEngineError.io(path: path, operation: "create directory", errno: errno) }
+        // The mode is set explicitly: it becomes the root of a layer (and of RUN's overlay), whatever the umask.
+        guard mkdir(path, 0o755) == 0, chmod(path, 0o755) == 0 else { throw BuildEngineError.io(path: path, operation: "create directory", errno: errno) }
         return path
     }
 

@@ -22,6 +22,8 @@ public enum BuildEngineError: Error, Sendable, CustomStringConvertible {
     case stepFailed(instruction: String, range: SourceRange?, detail: String)
     /// Something this engine does not do.
     case unsupported(instruction: String, range: SourceRange?, detail: String)
+    /// The instruction needs an entitlement the build was not started with.
+    case entitlementRequired(instruction: String, range: SourceRange?, entitlement: BuildEntitlement)
     /// A file system operation failed.
     case io(path: String, operation: String, errno: Int32)
 
@@ -29,7 +31,8 @@ public enum BuildEngineError: Error, Sendable, CustomStringConvertible {
     public var range: SourceRange? {
         switch self {
         case .invalidInstruction(_, let range, _), .sourceNotFound(_, let range, _, _), .baseImage(_, let range, _, _),
-             .runFailed(_, let range, _, _), .stepFailed(_, let range, _), .unsupported(_, let range, _):
+             .runFailed(_, let range, _, _), .stepFailed(_, let range, _), .unsupported(_, let range, _),
+             .entitlementRequired(_, let range, _):
             return range
         default:
             return nil
@@ -64,6 +67,10 @@ public enum BuildEngineError: Error, Sendable, CustomStringConvertible {
             return "\(instruction)\(Self.at(range)) could not run: \(detail)"
         case let .unsupported(instruction, range, detail):
             return "\(instruction)\(Self.at(range)): \(detail)"
+        case let .entitlementRequired(instruction, range, entitlement):
+            return "\(instruction)\(Self.at(range)): \(entitlement.rawValue) is not allowed: a RUN with --network=host reaches every " +
+                "service on this machine's loopback; start the build with `idpbuild build --allow \(entitlement.rawValue)` " +
+                "(editors: the setting allow: [\"\(entitlement.rawValue)\"]) if you trust this Dockerfile, or drop --network=host"
         case let .io(path, operation, code):
             let hint = code == ENOSPC ? "; the disk is full: free space (idpbuild prune) and build again" : ""
             return "\(operation) \(path) failed: \(String(cString: strerror(code)))\(hint)"

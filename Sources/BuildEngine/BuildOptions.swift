@@ -1,3 +1,4 @@
+import Foundation
 import LayerDiff
 
 /// What to build: the Dockerfile, the context, and the knobs of `idpbuild build`.
@@ -24,11 +25,14 @@ public struct BuildOptions: Sendable, Codable, Hashable {
     public var compression: LayerCompression
     /// Secrets for `RUN --mount=type=secret`: id → file path on this machine.
     public var secrets: [String: String]
+    /// What the build may do beyond the defaults (`--allow network.host`), as BuildKit's entitlements.
+    public var entitlements: Set<BuildEntitlement>
 
     /// Makes options; only the Dockerfile and the context are required.
     public init(dockerfilePath: String, contextDirectory: String, tags: [String] = [], buildArguments: [String: String] = [:],
                 target: String? = nil, platform: String? = nil, noCache: Bool = false, pull: Bool = false,
-                timestamp: Int64? = nil, compression: LayerCompression = .gzip, secrets: [String: String] = [:]) {
+                timestamp: Int64? = nil, compression: LayerCompression = .gzip, secrets: [String: String] = [:],
+                entitlements: Set<BuildEntitlement> = []) {
         self.dockerfilePath = dockerfilePath
         self.contextDirectory = contextDirectory
         self.tags = tags
@@ -40,5 +44,35 @@ public struct BuildOptions: Sendable, Codable, Hashable {
         self.timestamp = timestamp
         self.compression = compression
         self.secrets = secrets
+        self.entitlements = entitlements
     }
+}
+
+/// A privilege a build must be started with before a Dockerfile may use it (BuildKit's `--allow`).
+public enum BuildEntitlement: String, Sendable, Codable, Hashable, CaseIterable {
+    /// `RUN --network=host`: the step shares the host's network, and every service on its loopback.
+    case networkHost = "network.host"
+
+    /// Parses `--allow` values; throws a message naming the known ones.
+    public static func parse(_ values: [String]) throws -> Set<BuildEntitlement> {
+        var result = Set<BuildEntitlement>()
+        for value in values.flatMap({ $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }) where !value.isEmpty {
+            if value == "security.insecure" {
+                throw BuildEntitlementError(message: "--allow security.insecure is not supported: idpbuild runs every RUN rootless and sandboxed")
+            }
+            guard let entitlement = BuildEntitlement(rawValue: value) else {
+                throw BuildEntitlementError(message: "--allow \(value): unknown entitlement; known: \(allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            result.insert(entitlement)
+        }
+        return result
+    }
+}
+
+/// An `--allow` value that is not an entitlement idpbuild grants.
+public struct BuildEntitlementError: Error, Sendable, CustomStringConvertible {
+    /// What was wrong and what is known.
+    public let message: String
+    /// The message.
+    public var description: String { message }
 }

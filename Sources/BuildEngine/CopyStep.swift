@@ -159,7 +159,7 @@ extension BuildRun {
                 } else if copy.isAdd, copy.unpack != false, copy.from == nil, entry.isRegular, LayerUnpacker.isArchive(entry.hostPath) {
                     let target = try prepareDirectory(destination, copier: &copier, view: view)
                     var st = stat()
-                    if lstat(target, &st) != 0 { _ = mkdir(target, 0o755) }
+                    if lstat(target, &st) != 0 { _ = mkdir(target, 0o755); _ = chmod(target, 0o755) }
                     do {
                         try LayerUnpacker.unpack(archive: entry.hostPath, into: target, options: UnpackOptions(whiteouts: .apply), label: relative)
                     } catch {

@@ -6,15 +6,22 @@ import OCI
 /// An image's layers as directories the sandbox can stack, and committing a sandbox's changes as a new image
 /// (what `idpbuild run IMAGE [--commit NAME]` needs). Call as root (or root of a user namespace).
 public enum ImageLayers {
-    /// The unpacked layer directories of `image`, base first, unpacking those not yet in the store.
-    public static func directories(of image: StoredImage, store: ImageStore) throws -> [String] {
-        let chain = image.config.rootfs.chainIDs
-        guard chain.count == image.manifest.layers.count else {
-            throw BuildEngineError.io(path: image.reference, operation: "match \(chain.count) diff IDs to \(image.manifest.layers.count) layers of", errno: EINVAL)
+    /// The unpacked layer directories of `image`, base first, unpacking those not yet in the store; `warn` hears what
+    /// an unpack could not restore (one line per layer).
+    public static func directories(of image: StoredImage, store: ImageStore, warn: (String) -> Void = { _ in }) throws -> [String] {
+        try directories(layers: image.manifest.layers, rootfs: image.config.rootfs, label: image.reference, store: store, warn: warn)
+    }
+
+    /// The unpacked directories of `layers` (whose diff IDs `rootfs` lists), base first.
+    static func directories(layers: [Descriptor], rootfs: RootFS, label: String, store: ImageStore, warn: (String) -> Void) throws -> [String] {
+        let chain = rootfs.chainIDs
+        guard chain.count == layers.count else {
+            throw BuildEngineError.io(path: label, operation: "match \(chain.count) diff IDs to \(layers.count) layers of", errno: EINVAL)
         }
-        return try image.manifest.layers.enumerated().map { position, layer in
+        return try layers.enumerated().map { position, layer in
             if !store.hasLayer(chain[position]) {
-                try store.unpackLayer(layer, chainID: chain[position], options: UnpackOptions(whiteouts: .overlay(xattrPrefix: BuildRun.overlayXattrPrefix)))
+                try store.unpackLayer(layer, chainID: chain[position], options: UnpackOptions(whiteouts: .overlay(xattrPrefix: BuildRun.overlayXattrPrefix)),
+                                      warn: warn)
             }
             return store.layerPath(chain[position])
         }

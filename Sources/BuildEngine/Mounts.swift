@@ -17,6 +17,8 @@ struct ResolvedMount {
         case tmpfs(size: Int64?)
         /// A secret file from `--secret id=…,src=…` (`type=secret`).
         case secret(path: String, mode: mode_t, uid: UInt32, gid: UInt32)
+        /// A file made for the step (a heredoc script run by its interpreter line).
+        case file(content: String, mode: mode_t)
     }
     var source: Source
     var target: String
@@ -120,7 +122,9 @@ extension BuildRun {
     func prepareMounts(_ mounts: [ResolvedMount], workDirectory: String) throws -> PreparedMounts {
         var prepared = PreparedMounts()
         guard !mounts.isEmpty else { return prepared }
-        guard mkdir(workDirectory, 0o755) == 0 else { throw BuildEngineError.io(path: workDirectory, operation: "create directory", errno: errno) }
+        guard mkdir(workDirectory, 0o755) == 0, chmod(workDirectory, 0o755) == 0 else {
+            throw BuildEngineError.io(path: workDirectory, operation: "create directory", errno: errno)
+        }
         prepared.temporary.append(workDirectory)
         do {
             for (position, mount) in mounts.enumerated() {
@@ -150,6 +154,12 @@ extension BuildRun {
                     }
                     chown(copy, uid, gid)
                     chmod(copy, mode)
+                    prepared.mounts.append(SandboxMount(kind: .bind(source: copy), target: mount.target, readOnly: true))
+                case .file(let content, let mode):
+                    let copy = workDirectory + "/\(position)"
+                    guard FileManager.default.createFile(atPath: copy, contents: Data(content.utf8), attributes: nil), chmod(copy, mode) == 0 else {
+                        throw BuildEngineError.io(path: copy, operation: "write the heredoc script", errno: errno)
+                    }
                     prepared.mounts.append(SandboxMount(kind: .bind(source: copy), target: mount.target, readOnly: true))
                 }
             }

@@ -6,24 +6,39 @@ import Sandbox
 
 extension BuildRun {
     /// The command line a RUN executes: exec form as written; shell form through SHELL; a lone heredoc as the script.
-    func commandLine(_ run: Run, state: ImageState) -> [String] {
-        if run.command.isExec { return run.command.arguments }
+    /// A lone heredoc with its own interpreter (`#!`) is run as a file, as BuildKit does: `script` is that file's
+    /// content, mounted read-only at the returned path under /dev/pipes (a tmpfs, never part of the layer).
+    func commandLine(_ run: Run, state: ImageState) -> (command: [String], script: (path: String, content: String)?) {
+        if run.command.isExec { return (run.command.arguments, nil) }
         let text = run.command.arguments.first ?? ""
-        guard !run.heredocs.isEmpty else { return state.shell + [text] }
+        guard !run.heredocs.isEmpty else { return (state.shell + [text], nil) }
         if run.heredocs.count == 1, let heredoc = run.heredocs.first, text.trimmingCharacters(in: .whitespaces).hasPrefix("<<"),
            !text.trimmingCharacters(in: .whitespaces).contains(" ") {
             let content = heredoc.effectiveContent
             if content.hasPrefix("#!") {
-                // A script with its own interpreter: write it to /dev/shm (a tmpfs, never part of the layer) and run it.
-                let script = "/dev/shm/.idpbuild-heredoc"
-                return ["/bin/sh", "-c", "cat > \(script) <<'IDPBUILD_HEREDOC_END'\n\(content)\(content.hasSuffix("\n") ? "" : "\n")IDPBUILD_HEREDOC_END\nchmod +x \(script) && exec \(script)"]
+                let path = "/dev/pipes/" + heredoc.name
+                return ([path], (path, content))
             }
-            return state.shell + [content]
+            return (state.shell + [content], nil)
         }
         // Heredocs feeding commands: the shell reads them as it would from a script.
         var script = text
         for heredoc in run.heredocs { script += "\n" + heredoc.content + heredoc.name }
-        return state.shell + [script + "\n"]
+        return (state.shell + [script + "\n"], nil)
+    }
+
+    /// The sandbox network of a RUN: its own namespace with user-mode networking by default (Docker's isolation from
+    /// the host), none, or the host's, which needs the `network.host` entitlement.
+    func runNetwork(_ run: Run, instruction: Instruction, range: SourceRange) throws -> NetworkMode {
+        switch run.network {
+        case "none": return .none
+        case "host":
+            guard options.entitlements.contains(.networkHost) else {
+                throw BuildEngineError.entitlementRequired(instruction: display(instruction), range: range, entitlement: .networkHost)
+            }
+            return .host
+        default: return .private
+        }
     }
 
     /// The environment a RUN sees: the image's ENV, then the stage's ARGs (ENV wins), then proxy build arguments.
@@ -50,14 +65,19 @@ extension BuildRun {
         if !instruction.flags(named: "device").isEmpty {
             throw BuildEngineError.unsupported(instruction: shown, range: range, detail: "RUN --device is not supported (it needs BuildKit's labs frontend and CDI devices)")
         }
-        let command = commandLine(run, state: state)
+        let (command, script) = commandLine(run, state: state)
         let environment = runEnvironment(state)
-        let network: NetworkMode = run.network == "none" ? .none : .host
-        let mounts = try await resolveMounts(run.mounts, instruction: instruction, range: range, state: state)
+        let network = try runNetwork(run, instruction: instruction, range: range)
+        var mounts = try await resolveMounts(run.mounts, instruction: instruction, range: range, state: state)
+        if let script {
+            mounts.append(ResolvedMount(source: .file(content: script.content, mode: 0o755), target: script.path, readOnly: true,
+                                        cacheText: "script \(script.path) " + Digest.sha256(of: Array(script.content.utf8)).description))
+        }
         let arguments = state.arguments.compactMap { pair in pair.value.map { "\(pair.name)=\($0)" } }
         let createdBy = "RUN " + (arguments.isEmpty ? "" : "|\(arguments.count) " + arguments.joined(separator: " ") + " ")
             + command.joined(separator: " ") + " # buildkit"
-        let key = CacheKey.make([state.key.description, "RUN", network.rawValue, state.container.User ?? "", state.workingDirectory,
+        // The network as the Dockerfile asks for it (not how this machine provides it) is part of the key.
+        let key = CacheKey.make([state.key.description, "RUN", run.network ?? "default", state.container.User ?? "", state.workingDirectory,
                                  options.timestamp.map(String.init) ?? "", options.compression.rawValue]
                                 + mounts.map(\.cacheText) + ["env"] + environment + ["command"] + command)
         if let record = cachedRecord(key, index: index, range: range) {
@@ -108,7 +128,11 @@ extension BuildRun {
             await sandboxRun.waitUntilCleanedUp()
             try? FileTree.remove(upper)
             if error is CancellationError || Task.isCancelled { throw CancellationError() }
-            throw BuildEngineError.stepFailed(instruction: shown, range: range, detail: "\(error)")
+            var detail = "\(error)"
+            if case .userModeNetwork? = error as? SandboxError {
+                detail += "; or, to share the host's network, RUN --network=host with `idpbuild build --allow network.host`"
+            }
+            throw BuildEngineError.stepFailed(instruction: shown, range: range, detail: detail)
         }
         await sandboxRun.waitUntilCleanedUp()
         guard let termination else {

@@ -1,4 +1,5 @@
 import Foundation
+import OCI
 import ResourceLimits
 
 /// Why a request or the build service failed before a build could start.
@@ -23,9 +24,9 @@ public enum BuildServiceError: Error, Sendable, CustomStringConvertible {
 /// The seed plan's build request: which Dockerfile, which context, and the image name and tag to push as,
 /// plus the options of `idpbuild build`.
 public struct BuildRequest: Sendable, Codable, Hashable {
-    /// The Dockerfile's path.
+    /// The Dockerfile's path, relative to `contextDir` (the seed plan's contract), or absolute.
     public var dockerfilePath: String
-    /// The build context folder.
+    /// The build context folder (relative paths are taken from the current directory).
     public var contextDir: String
     /// The repository name under the namespace (`seed` → `REGISTRY/NAMESPACE/seed`), or a full reference with a `/`.
     public var imageName: String
@@ -75,6 +76,19 @@ public struct BuildRequest: Sendable, Codable, Hashable {
         }
     }
 
+    /// `contextDir` as an absolute, standardized path (a relative one is taken from the current directory).
+    public var absoluteContextDir: String {
+        let path = contextDir.hasPrefix("/") ? contextDir : FileManager.default.currentDirectoryPath + "/" + contextDir
+        return URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+
+    /// The Dockerfile's absolute path: `dockerfilePath` as given when absolute, else inside the context folder
+    /// ("DockerfilePath is the path to the Dockerfile relative to ContextDir"), whatever the caller's working directory.
+    public var absoluteDockerfilePath: String {
+        let path = dockerfilePath.hasPrefix("/") ? dockerfilePath : absoluteContextDir + "/" + dockerfilePath
+        return URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+
     /// The default image name for a context folder: the folder's name made a valid lowercase repository name
     /// (`My App` → `my-app`; `image` when nothing is left).
     public static func repositoryName(forContext path: String) -> String {
@@ -90,10 +104,8 @@ public struct BuildRequest: Sendable, Codable, Hashable {
     /// host, like `localhost:5000/x`, is taken as given).
     public func fullTag(config: BuilderConfig) -> String {
         let tag = imageTag.isEmpty ? "latest" : imageTag
-        let first = imageName.split(separator: "/").first.map(String.init) ?? ""
-        if imageName.contains("/") && (first.contains(".") || first.contains(":") || first == "localhost") {
-            return "\(imageName):\(tag)"
-        }
+        // The same rule as every store command's short names (ImageNameResolver): a host is taken as given.
+        if !Reference.isShortName(imageName) { return "\(imageName):\(tag)" }
         return "\(registry ?? config.registry)/\(namespace ?? config.namespace)/\(imageName):\(tag)"
     }
 }

@@ -18,7 +18,12 @@ import Glibc
 /// `idpbuild build-worker` calls `run()`; it runs as root of the user namespace the builder made.
 public enum BuildWorker {
     /// Runs the worker on standard input and output and returns its exit status (0 when the build succeeded).
-    public static func run() async -> Int32 { await run(input: 0, output: 1, handleSignals: true) }
+    public static func run() async -> Int32 {
+        // What the build writes (layer trees, staging files, the store) must not depend on the caller's umask; the
+        // sandbox sets Docker's 0022 for RUN itself, and the engine sets modes explicitly where they reach an image.
+        umask(0o022)
+        return await run(input: 0, output: 1, handleSignals: true)
+    }
 
     /// The worker on given descriptors (tests run it in-process on pipes, without taking over signals).
     static func run(input: Int32, output outputFD: Int32, handleSignals: Bool) async -> Int32 {

@@ -20,15 +20,19 @@ public struct BuildExtras: Sendable, Codable, Hashable {
     public var secrets: [String: String]
     /// Memory, CPU and process limits for the worker and everything it starts (see `BuildLimits`).
     public var limits: ResourceLimits
+    /// What the Dockerfile may do beyond the defaults (`--allow network.host`).
+    public var entitlements: Set<BuildEntitlement>
 
     /// Makes extras; the timestamp defaults to `SOURCE_DATE_EPOCH` when set.
     public init(timestamp: Int64? = nil, pull: Bool = false, compression: LayerCompression = .gzip, secrets: [String: String] = [:],
-                limits: ResourceLimits = ResourceLimits(), environment: [String: String] = ProcessInfo.processInfo.environment) {
+                limits: ResourceLimits = ResourceLimits(), entitlements: Set<BuildEntitlement> = [],
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.timestamp = timestamp ?? environment["SOURCE_DATE_EPOCH"].flatMap { Int64($0) }
         self.pull = pull
         self.compression = compression
         self.secrets = secrets
         self.limits = limits
+        self.entitlements = entitlements
     }
 }
 
@@ -68,9 +72,10 @@ public struct Builder: Sendable {
         }
         let tag = request.fullTag(config: config)
         let options = BuildOptions(
-            dockerfilePath: Self.absolute(request.dockerfilePath), contextDirectory: Self.absolute(request.contextDir), tags: [tag],
+            dockerfilePath: request.absoluteDockerfilePath, contextDirectory: request.absoluteContextDir, tags: [tag],
             buildArguments: request.buildArgs, target: request.target, platform: request.platform, noCache: request.noCache,
-            pull: extras.pull, timestamp: extras.timestamp, compression: extras.compression, secrets: extras.secrets.mapValues(Self.absolute))
+            pull: extras.pull, timestamp: extras.timestamp, compression: extras.compression, secrets: extras.secrets.mapValues(Self.absolute),
+            entitlements: extras.entitlements)
         var config = self.config
         config.registriesConf = config.registriesConf.map(Self.absolute)
         config.caFile = config.caFile.map(Self.absolute)
@@ -169,7 +174,9 @@ public struct Builder: Sendable {
         do {
             termination = try await withTaskCancellationHandler {
                 try await UserNamespace.runWorker(
-                    executable: config.workerExecutable, arguments: [config.workerExecutable, "build-worker"],
+                    executable: config.workerExecutable,
+                    // The image it builds, so that `ps` says what each worker is for (the job itself comes on stdin).
+                    arguments: [config.workerExecutable, "build-worker", job.options.tags.first ?? ""],
                     environment: ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" },
                     fds: [input[0], output[1], errors[1]], warn: { events(.warning($0)) },
                     started: { pid in

@@ -11,7 +11,7 @@ extension Builder {
     public func cacheStates(_ request: BuildRequest) async throws -> [StepCacheState] {
         var request = request
         try request.validate()
-        let options = BuildOptions(dockerfilePath: Self.absolute(request.dockerfilePath), contextDirectory: Self.absolute(request.contextDir),
+        let options = BuildOptions(dockerfilePath: request.absoluteDockerfilePath, contextDirectory: request.absoluteContextDir,
                                    tags: [request.fullTag(config: config)], buildArguments: request.buildArgs, target: request.target,
                                    platform: request.platform, noCache: request.noCache)
         let store = try ImageStore(root: config.storeRoot.map(Self.absolute) ?? ImageStore.defaultRoot())

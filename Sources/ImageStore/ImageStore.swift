@@ -232,14 +232,19 @@ public struct ImageStore: Sendable {
 
     /// Unpacks one layer blob (its changes only) into the tree for `chainID`, atomically (a temp dir, then renamed), unless present.
     /// Use `.overlay` whiteouts for a tree meant as an overlay lower dir; `LayerUnpacker` applies layers onto one tree instead.
+    /// `warn` hears what could not be restored exactly (device nodes a user namespace cannot make, say), once per layer.
     @discardableResult
-    public func unpackLayer(_ layer: Descriptor, chainID: Digest, options: UnpackOptions = UnpackOptions()) throws -> String {
+    public func unpackLayer(_ layer: Descriptor, chainID: Digest, options: UnpackOptions = UnpackOptions(),
+                            warn: (String) -> Void = { _ in }) throws -> String {
         let target = layerPath(chainID)
         if hasLayer(chainID) { return target }
         let temporary = root + "/layers/.tmp-" + UUID().uuidString.lowercased()
-        guard mkdir(temporary, 0o755) == 0 else { throw ImageStoreError.io(path: temporary, operation: "create directory", errno: errno) }
+        guard mkdir(temporary, 0o755) == 0, chmod(temporary, 0o755) == 0 else {
+            throw ImageStoreError.io(path: temporary, operation: "create directory", errno: errno)
+        }
         do {
-            try LayerUnpacker.unpack(archive: blobPath(layer.digest), into: temporary, options: options, label: layer.digest.description)
+            let report = try LayerUnpacker.unpack(archive: blobPath(layer.digest), into: temporary, options: options, label: layer.digest.description)
+            report.warnings.forEach(warn)
         } catch {
             _ = try? removeTree(temporary)
             throw error

@@ -34,6 +34,9 @@ public struct UnpackReport: Sendable, Hashable {
     public var whiteouts: Int = 0
     /// Things that could not be restored exactly (owners, xattrs, device nodes without privilege).
     public var warnings: [String] = []
+    /// Device nodes (and FIFOs) of the layer that could not be created here (inside a user namespace, or
+    /// unprivileged), as containers/storage and moby's archive package skip them; the unpack went on without them.
+    public var skippedDevices: [String] = []
 }
 
 /// Unpacks layer tars (plain, gzip or zstd, detected from the bytes) with libarchive.
@@ -45,6 +48,17 @@ public enum LayerUnpacker {
     private static let S_IFCHR_: UInt32 = 0o020000
     private static let S_IFBLK_: UInt32 = 0o060000
     private static let S_IFIFO_: UInt32 = 0o010000
+
+    /// libarchive's disk writer sets the process umask to 0 and back while it writes each header (to read it);
+    /// two unpacks at once could leave it 0 for good. Headers are written one at a time across the process.
+    private static let headerLock = NSLock()
+
+    /// Whether this process is in the initial user namespace (where root can make device nodes).
+    public static let inInitialUserNamespace: Bool = {
+        let map = (try? String(contentsOfFile: "/proc/self/uid_map", encoding: .utf8)) ?? ""
+        let fields = map.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        return fields.count >= 3 && fields[0] == "0" && fields[1] == "0" && fields[2] == "4294967295"
+    }()
 
     /// Unpacks the archive at `archive` into the existing directory `target`.
     /// Entries that are absolute, climb out with `..`, or would be written through a symlink out of `target` are refused.
@@ -63,6 +77,7 @@ public enum LayerUnpacker {
         guard let writer = archive_write_disk_new() else { throw ImageStoreError.archive(layer: label, entry: nil, detail: "out of memory") }
         defer { archive_write_free(writer) }
         let asRoot = options.restoreOwners ?? (geteuid() == 0)
+        let canMakeDevices = geteuid() == 0 && inInitialUserNamespace
         var flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_UNLINK | ARCHIVE_EXTRACT_SECURE_NODOTDOT
         if asRoot { flags |= ARCHIVE_EXTRACT_OWNER }
         if options.restoreXattrs { flags |= ARCHIVE_EXTRACT_XATTR }
@@ -88,6 +103,7 @@ public enum LayerUnpacker {
             let parentParts = Array(parts.dropLast())
             let parent = try FileTree.resolveInRoot(root, parentParts, followLast: true)
             try requireInside(root, parent, layer: label, entry: name)
+            try makeMissingDirectories(parent, below: root, layer: label, entry: name)
 
             if base.hasPrefix(".wh.") {
                 report.whiteouts += 1
@@ -97,6 +113,12 @@ public enum LayerUnpacker {
             }
             let path = parent + "/" + base
             let type = UInt32(archive_entry_filetype(entry)) & S_IFMT_
+            if (type == S_IFCHR_ || type == S_IFBLK_) && !canMakeDevices {
+                // A user namespace cannot make device nodes (a base made from a root debootstrap has /dev/console):
+                // skip them, as buildah does rootless; RUN gets its own /dev anyway.
+                report.skippedDevices.append(name)
+                continue
+            }
             // Docker's rule: an existing path is replaced unless both it and the entry are directories.
             var st = stat()
             if lstat(path, &st) == 0 && !((UInt32(st.st_mode) & S_IFMT_) == S_IFDIR_ && type == S_IFDIR_) {
@@ -111,10 +133,12 @@ public enum LayerUnpacker {
                 archive_entry_set_hardlink(entry, linkTarget)
             }
             archive_entry_set_pathname(entry, path)
+            headerLock.lock()
             let header = archive_write_header(writer, entry)
+            headerLock.unlock()
             if header < ARCHIVE_WARN {
-                if (type == S_IFCHR_ || type == S_IFBLK_ || type == S_IFIFO_) && !asRoot {
-                    report.warnings.append("\(name): device node skipped (\(errorString(writer)))")
+                if (type == S_IFCHR_ || type == S_IFBLK_ || type == S_IFIFO_) && !canMakeDevices {
+                    report.skippedDevices.append(name)
                     continue
                 }
                 throw ImageStoreError.archive(layer: label, entry: name, detail: errorString(writer))
@@ -133,7 +157,26 @@ public enum LayerUnpacker {
         if archive_write_close(writer) < ARCHIVE_WARN {
             throw ImageStoreError.archive(layer: label, entry: nil, detail: errorString(writer))
         }
+        if !report.skippedDevices.isEmpty {
+            let count = report.skippedDevices.count
+            let shown = report.skippedDevices.prefix(4).joined(separator: ", ") + (count > 4 ? ", …" : "")
+            report.warnings.append("layer \(label): \(count) device node\(count == 1 ? "" : "s") not created (\(shown)): " +
+                                   "a user namespace cannot make devices; RUN steps get their own /dev")
+        }
         return report
+    }
+
+    /// Creates the missing directories between `root` and `directory` (0755, root-owned, as Docker makes the parents a
+    /// layer leaves out), so that libarchive never makes them with whatever the process umask is at that moment.
+    private static func makeMissingDirectories(_ directory: String, below root: String, layer: String, entry: String) throws {
+        guard directory != root else { return }
+        var st = stat()
+        if lstat(directory, &st) == 0 { return }
+        let parent = (directory as NSString).deletingLastPathComponent
+        try makeMissingDirectories(parent, below: root, layer: layer, entry: entry)
+        guard mkdir(directory, 0o755) == 0 || errno == EEXIST, chmod(directory, 0o755) == 0 else {
+            throw ImageStoreError.archive(layer: layer, entry: entry, detail: "cannot create its parent directory \(directory): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Whether the file is a tar archive (plain, gzip, bzip2, xz or zstd), as ADD decides whether to extract a local source.

@@ -69,6 +69,10 @@ struct BuildCommand: AsyncParsableCommand {
     @Option(help: "Layer compression: gzip (default), zstd or none.")
     var compression: LayerCompression = .gzip
 
+    @Option(name: .customLong("allow"), help: ArgumentHelp("Allow an entitlement, as buildx: network.host lets RUN --network=host share this machine's network (repeatable).",
+                                                            valueName: "ENTITLEMENT"))
+    var allow: [String] = []
+
     @Option(name: .customLong("insecure-registry"), help: "Allow plain HTTP and unverified TLS for this host[:port] (repeat).")
     var insecureRegistries: [String] = []
 
@@ -113,6 +117,7 @@ struct BuildCommand: AsyncParsableCommand {
         }
         if username != nil && !passwordStdin { throw ValidationError("--username needs --password-stdin (passwords are never taken as arguments)") }
         if passwordStdin && username == nil { throw ValidationError("--password-stdin needs --username") }
+        do { _ = try BuildEntitlement.parse(allow) } catch { throw ValidationError("\(error)") }
     }
 
     func run() async throws {
@@ -140,10 +145,13 @@ struct BuildCommand: AsyncParsableCommand {
         let config = BuilderConfig(registry: registry, namespace: namespace, caFile: caFile, insecureRegistries: insecureRegistries,
                                    registriesConf: registriesConf, storeRoot: root, useKubernetes: !noKubernetes,
                                    username: username, password: password)
-        let request = BuildRequest(dockerfilePath: file ?? contextPath + "/Dockerfile", contextDir: contextPath, imageName: name,
+        // -f is relative to the current directory, as `docker build -f`; the request wants it absolute or relative to the context.
+        let dockerfile = file.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? contextPath + "/Dockerfile"
+        let request = BuildRequest(dockerfilePath: dockerfile, contextDir: contextPath, imageName: name,
                                    imageTag: imageTag, buildArgs: args, target: target, platform: platform, noCache: noCache)
         let limits = try ResourceLimits.parse(memory: memory, cpus: cpus, pids: pidsLimit)
-        let extras = BuildExtras(timestamp: timestamp, pull: pull, compression: compression, secrets: secrets, limits: limits)
+        let extras = BuildExtras(timestamp: timestamp, pull: pull, compression: compression, secrets: secrets, limits: limits,
+                                 entitlements: try BuildEntitlement.parse(allow))
         let destination = log.resolved(environment: environment)
         var journal: BuildJournal?
         if destination == .journald {
@@ -155,7 +163,7 @@ struct BuildCommand: AsyncParsableCommand {
                 guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size <= 1 << 16 else { return nil }
                 return try? String(contentsOfFile: path, encoding: .utf8)
             } + (password.map { [$0] } ?? [])
-            journal = BuildJournal(image: request.fullTag(config: config), dockerfile: request.dockerfilePath,
+            journal = BuildJournal(image: request.fullTag(config: config), dockerfile: request.absoluteDockerfilePath,
                                    redactor: SecretRedactor(secrets: values))
         }
         let renderer = BuildRenderer(json: json, journal: journal)
@@ -184,6 +192,9 @@ extension LogDestination: ExpressibleByArgument {}
 struct BuildWorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "build-worker", abstract: "Internal: the build worker process.",
                                                     shouldDisplay: false)
+
+    @ArgumentParser.Argument(help: "The image being built (shown by ps; the job comes on standard input).")
+    var image: String?
 
     func run() async throws {
         let status = await BuildWorker.run()

@@ -52,6 +52,10 @@ struct BuildArguments: Decodable, Sendable, Hashable {
             throw LanguageServerError.invalidArgument(command: context.command,
                 detail: "arguments[0] needs uri (the document, file://…) or dockerfilePath").responseError
         }
+        if decoded.uri == nil, let path = decoded.dockerfilePath, !path.hasPrefix("/"), decoded.contextDir == nil {
+            throw LanguageServerError.invalidArgument(command: context.command,
+                detail: "arguments[0].dockerfilePath \(JSONText.quoted(path)) is relative to contextDir, which is missing: give contextDir, an absolute dockerfilePath, or uri").responseError
+        }
         if let uri = decoded.uri, DocumentURI.path(of: uri) == nil {
             throw LanguageServerError.invalidArgument(command: context.command,
                 detail: "arguments[0].uri \(JSONText.quoted(uri)) is not a file:// URI; only files on this machine can be built").responseError

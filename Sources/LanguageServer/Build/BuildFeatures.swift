@@ -165,6 +165,8 @@ final class BuildFeatures: Sendable {
         var reference: String
         /// Memory, CPU and process limits (the settings `memory`, `cpus`, `pidsLimit`).
         var limits: ResourceLimits
+        /// Entitlements (the setting `allow`).
+        var entitlements: Set<BuildEntitlement>
     }
 
     /// An absolute, standardized path (relative paths are taken from the server's working directory).
@@ -175,7 +177,10 @@ final class BuildFeatures: Sendable {
 
     /// Resolves a command's argument; throws -32602 for values no build could use (a bad image name or tag).
     func resolve(_ arguments: BuildArguments, context: CommandContext) async throws(ResponseError) -> ResolvedBuild {
-        let path = arguments.uri.flatMap(DocumentURI.path(of:)) ?? Self.absolutePath(arguments.dockerfilePath ?? "")
+        // dockerfilePath is relative to contextDir (the seed's BuildRequest), never to this server's working directory.
+        let givenContext = arguments.contextDir.map(Self.absolutePath)
+        let path = arguments.uri.flatMap(DocumentURI.path(of:))
+            ?? BuildRequest(dockerfilePath: arguments.dockerfilePath ?? "", contextDir: givenContext ?? "/", imageName: "").absoluteDockerfilePath
         // The open document of that file, however the argument spelled its URI (or gave a path).
         var uri = arguments.uri ?? DocumentURI.uri(forPath: path)
         if await context.document(uri) == nil, let open = await documents.openURI(forPath: path) { uri = open }
@@ -189,7 +194,7 @@ final class BuildFeatures: Sendable {
             let bytes = FileManager.default.contents(atPath: path).map(Array.init) ?? []
             analysis = DocumentAnalysis(bytes: bytes, version: 0, generation: context.generation, options: context.settings.checkOptions)
         }
-        let contextDir = arguments.contextDir.map(Self.absolutePath) ?? (path as NSString).deletingLastPathComponent
+        let contextDir = givenContext ?? (path as NSString).deletingLastPathComponent
         var request = BuildRequest(
             dockerfilePath: path, contextDir: contextDir,
             imageName: arguments.imageName ?? BuildRequest.repositoryName(forContext: contextDir),
@@ -218,7 +223,8 @@ final class BuildFeatures: Sendable {
                 detail: "arguments[0].namespace must be a lowercase repository path such as giteaadmin, not \(JSONText.quoted(namespace))").responseError
         }
         return ResolvedBuild(uri: uri, path: path, analysis: analysis, version: version, request: request, config: config,
-                             reference: request.fullTag(config: config), limits: context.settings.limits)
+                             reference: request.fullTag(config: config), limits: context.settings.limits,
+                             entitlements: context.settings.allow)
     }
 
     /// The builder settings for a build: the coordinator's (store, registries.conf, worker, credentials) with the

@@ -49,7 +49,7 @@ struct EditorBuild: Sendable {
             return progress
         }
         let builder = Builder(config: resolved.config)
-        var response = await builder.build(request, push: push, extras: BuildExtras(limits: resolved.limits),
+        var response = await builder.build(request, push: push, extras: BuildExtras(limits: resolved.limits, entitlements: resolved.entitlements),
                                            events: { continuation.yield($0) })
         continuation.finish()
         let final = await consumer.value

@@ -1,3 +1,4 @@
+import BuildEngine
 import DockerfileCheck
 import DockerfileSyntax
 import Foundation
@@ -21,13 +22,15 @@ public struct ServerSettings: Sendable, Hashable {
     public var buildArgs: [String: String] = [:]
     /// Memory, CPU and process limits for builds (`memory`, `cpus`, `pidsLimit`; as `idpbuild build --memory …`).
     public var limits = ResourceLimits()
+    /// Entitlements editor builds get (`allow: ["network.host"]`, as `idpbuild build --allow network.host`).
+    public var allow: Set<BuildEntitlement> = []
 
     /// The defaults.
     public init() {}
 
     /// The names of the settings, for messages and completion.
     public static let names = ["registry", "namespace", "insecureRegistries", "caFile", "ignoredChecks", "buildArgs",
-                               "memory", "cpus", "pidsLimit"]
+                               "memory", "cpus", "pidsLimit", "allow"]
 
     /// The options the checker runs with.
     public var checkOptions: CheckOptions {
@@ -140,6 +143,14 @@ public struct ServerSettings: Sendable, Hashable {
                 } else {
                     problems.append("pidsLimit must be a whole number of processes of at least 1, not \(Self.shownNumber(value)); keeping \(result.limits.pids.map { String($0) } ?? "no limit")")
                 }
+            case "allow":
+                if let items = value.arrayValue, items.allSatisfy({ $0.stringValue != nil }),
+                   let entitlements = try? BuildEntitlement.parse(items.compactMap(\.stringValue)) {
+                    result.allow = entitlements
+                } else {
+                    problems.append("allow must be a list of entitlements such as [\"network.host\"], not \(Self.shownValue(value)); keeping " +
+                                    (result.allow.isEmpty ? "none" : result.allow.map(\.rawValue).sorted().joined(separator: ", ")))
+                }
             default:
                 let hint = Suggest.closest(to: key, in: Self.names).map { " (did you mean \($0)?)" } ?? ""
                 problems.append("unknown setting \(JSONText.quoted(key))\(hint); the settings are \(Self.names.joined(separator: ", "))")
@@ -160,6 +171,7 @@ public struct ServerSettings: Sendable, Hashable {
         object["memory"] = limits.memoryBytes.map { .integer(Int($0)) } ?? .null
         object["cpus"] = limits.cpus.map { .double($0) } ?? .null
         object["pidsLimit"] = limits.pids.map { .integer($0) } ?? .null
+        object["allow"] = .array(allow.map(\.rawValue).sorted().map { .string($0) })
         return .object(object)
     }
 
