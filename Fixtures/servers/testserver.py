@@ -15,9 +15,9 @@
                        answer), truncate (half the body), corrupt (one byte flipped), redirect (307 to the same proxy as
                        "localhost", served with --upstream-auth), reset-request (TCP reset after B bytes of the request
                        body), reset-response (TCP reset after B bytes of the response body; bodies no longer than B pass
-                       and are not counted); --ignore-range drops every Range header (a server without resume); GET /_log lists what
-                       arrived (host, method, path, whether an Authorization header came, its Range, the fault, the
-                       status answered)
+                       and are not counted); --ignore-range drops every Range header (a server without resume);
+                       GET /_log lists what arrived (host, method, path, whether an Authorization header came, its
+                       Range, the fault, the status answered)
   testserver.py kube   --cert C --key K --config FILE [--client-ca CA]
                        answers GET /api/v1/namespaces/NS/secrets/NAME the way the Kubernetes API server does
 
