@@ -2,20 +2,28 @@
 """Small real servers the Swift tests start on 127.0.0.1 (standard library + the openssl CLI only).
 
   testserver.py http   [--cert C --key K [--client-ca CA]]   endpoints for the HTTP client tests
-  testserver.py token  --key K --cert C --issuer I --user U --password P [--field token|access_token]
+  testserver.py token  --key K --cert C --issuer I --user U --password P [--field token|access_token] [--fail-first N]
                        a token server that answers like Gitea's /v2/token: Basic credentials in, an RS256 JWT
-                       (x5c header) out, with the access the scope asks for so distribution accepts it
-  testserver.py proxy  --upstream URL [--ca CA] [--upstream-auth HEADER] [--fault F --match S --count N]
-                       a forwarding proxy in front of docker-registry that injects faults into the first N requests whose
-                       path contains S: 503, drop (close without answer), truncate (half the body), corrupt (one byte
-                       flipped), redirect (307 to the same proxy as "localhost", served with --upstream-auth); GET /_log
-                       lists what arrived (host, method, path, whether an Authorization header came)
+                       (x5c header) out, with the access the scope asks for so distribution accepts it; the first N
+                       token requests get a 500
+  testserver.py proxy  --upstream URL [--ca CA] [--upstream-auth HEADER] [--ignore-range]
+                       [--fault F[,F2...] --match S [--method M] --count N --skip K --after B --retry-after SECONDS]
+                       a forwarding proxy in front of docker-registry that injects faults into N requests whose path
+                       contains S (and whose method is M), after letting the first K through; with a list, the i-th fault
+                       goes to the i-th faulted request (the last one repeats): 500/502/503/504 (that status), 429 (with
+                       Retry-After; a request that comes back sooner gets another 429, uncounted), drop (close without
+                       answer), truncate (half the body), corrupt (one byte flipped), redirect (307 to the same proxy as
+                       "localhost", served with --upstream-auth), reset-request (TCP reset after B bytes of the request
+                       body), reset-response (TCP reset after B bytes of the response body; bodies no longer than B pass
+                       and are not counted); --ignore-range drops every Range header (a server without resume);
+                       GET /_log lists what arrived (host, method, path, whether an Authorization header came, its
+                       Range, the fault, the status answered)
   testserver.py kube   --cert C --key K --config FILE [--client-ca CA]
                        answers GET /api/v1/namespaces/NS/secrets/NAME the way the Kubernetes API server does
 
 Each prints "PORT <n>" on stdout once it listens (port 0 is chosen by the kernel), and exits when stdin closes.
 """
-import argparse, base64, hashlib, http.server, json, os, socketserver, ssl, subprocess, sys, threading, time, urllib.parse
+import argparse, base64, hashlib, http.server, json, os, socket, socketserver, ssl, struct, subprocess, sys, threading, time, urllib.parse
 
 STATS = {"token_requests": 0, "anonymous_tokens": 0, "requests": 0}
 LOCK = threading.Lock()
@@ -23,6 +31,14 @@ LOCK = threading.Lock()
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def reset(h):
+    """Closes the connection with a TCP reset (RST, not FIN), the way a crashing proxy or a NAT timeout does."""
+    h.close_connection = True
+    h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    h.rfile.close()
+    h.connection.close()
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -104,6 +120,10 @@ def http_mode(h: Handler):
             h.wfile.write(b"1234567890")
         except OSError:
             pass
+    elif url.path == "/reset-body":
+        after = int(q.get("after", ["0"])[0])
+        h.rfile.read(min(after, int(h.headers.get("Content-Length") or 0)))
+        reset(h)
     elif url.path.startswith("/status/"):
         h.read_body()
         h.send_json(int(url.path.split("/")[2]), {"status": url.path})
@@ -128,6 +148,10 @@ def token_mode(h: Handler):
         return
     with LOCK:
         STATS["token_requests"] += 1
+        failing = STATS["token_requests"] <= a.fail_first
+    if failing:
+        h.send_json(500, {"errors": [{"code": "UNKNOWN", "message": "injected token server fault"}]})
+        return
     q = urllib.parse.parse_qs(url.query)
     auth = h.headers.get("Authorization", "")
     user = None
@@ -193,6 +217,29 @@ def kube_mode(h: Handler):
 LOG = []
 
 
+def choose_fault(h: Handler):
+    """The fault for this request, or None; counts it."""
+    a = h.server.args
+    if not a.fault or a.match not in h.path or (a.method and h.command != a.method.upper()):
+        return None
+    faults = a.fault.split(",")
+    with LOCK:
+        if "429" in faults and time.time() < STATS.get("retry_after_until", 0):
+            return "429-early"
+        STATS["matched"] = STATS.get("matched", 0) + 1
+        if STATS["matched"] <= a.skip or STATS.get("faults", 0) >= a.count:
+            return None
+        index = STATS.get("faults", 0)
+        STATS["faults"] = index + 1
+        return faults[min(index, len(faults) - 1)]
+
+
+def uncount_fault():
+    with LOCK:
+        STATS["faults"] -= 1
+        STATS["matched"] -= 1
+
+
 def proxy_mode(h: Handler):
     import http.client
     a = h.server.args
@@ -201,25 +248,36 @@ def proxy_mode(h: Handler):
             h.send_json(200, list(LOG))
         return
     host_header = h.headers.get("Host", "")
+    fault = choose_fault(h)
+    entry = {"host": host_header, "method": h.command, "path": h.path, "auth": "Authorization" in h.headers,
+             "range": h.headers.get("Range"), "fault": fault, "status": None}
     with LOCK:
-        LOG.append({"host": host_header, "method": h.command, "path": h.path, "auth": "Authorization" in h.headers})
+        LOG.append(entry)
     n = int(h.headers.get("Content-Length") or 0)
+    if fault == "reset-request":
+        h.rfile.read(min(a.after, n))
+        reset(h)
+        return
     body = h.rfile.read(n) if n else b""
-    fault = None
-    if a.fault and a.match in h.path:
-        with LOCK:
-            if STATS.get("faults", 0) < a.count:
-                STATS["faults"] = STATS.get("faults", 0) + 1
-                fault = a.fault
     redirected = host_header.startswith("localhost:")
-    if fault == "503":
-        h.send_json(503, {"errors": [{"code": "UNAVAILABLE", "message": "injected fault"}]})
+    if fault in ("500", "502", "503", "504"):
+        entry["status"] = int(fault)
+        h.send_json(int(fault), {"errors": [{"code": "UNAVAILABLE", "message": "injected fault"}]})
+        return
+    if fault in ("429", "429-early"):
+        if fault == "429":
+            with LOCK:
+                STATS["retry_after_until"] = time.time() + a.retry_after
+        entry["status"] = 429
+        h.send_json(429, {"errors": [{"code": "TOOMANYREQUESTS", "message": "injected rate limit"}]},
+                    {"Retry-After": str(a.retry_after)})
         return
     if fault == "drop":
         h.close_connection = True
         h.connection.shutdown(2)
         return
     if fault == "redirect" and not redirected:
+        entry["status"] = 307
         h.send_response(307)
         h.send_header("Location", "http://localhost:%d%s" % (h.server.server_address[1], h.path))
         h.send_header("Content-Length", "0")
@@ -232,6 +290,8 @@ def proxy_mode(h: Handler):
     else:
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
     headers = {k: v for k, v in h.headers.items() if k.lower() not in ("connection", "keep-alive", "transfer-encoding")}
+    if a.ignore_range:
+        headers.pop("Range", None)
     if redirected:
         # The "storage backend": it never sees the client's credentials; it brings its own.
         headers.pop("Authorization", None)
@@ -242,8 +302,12 @@ def proxy_mode(h: Handler):
     r = conn.getresponse()
     data = r.read()
     conn.close()
+    if fault == "reset-response" and len(data) <= a.after:
+        uncount_fault()
+        fault = entry["fault"] = None
     if fault == "corrupt" and data:
         data = bytes([data[0] ^ 0xFF]) + data[1:]
+    entry["status"] = r.status
     h.send_response(r.status)
     for k, v in r.getheaders():
         if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "content-length"):
@@ -258,6 +322,12 @@ def proxy_mode(h: Handler):
         h.close_connection = True
         h.connection.shutdown(2)
         return
+    if fault == "reset-response":
+        h.wfile.write(data[: a.after])
+        h.wfile.flush()
+        time.sleep(0.2)  # let the client read what came before the reset
+        reset(h)
+        return
     h.wfile.write(data)
 
 
@@ -271,6 +341,9 @@ def main():
     p.add_argument("mode", choices=["http", "token", "kube", "proxy"])
     p.add_argument("--upstream"); p.add_argument("--ca"); p.add_argument("--upstream-auth")
     p.add_argument("--fault"); p.add_argument("--match", default=""); p.add_argument("--count", type=int, default=1)
+    p.add_argument("--method"); p.add_argument("--skip", type=int, default=0); p.add_argument("--after", type=int, default=65536)
+    p.add_argument("--retry-after", type=int, default=1); p.add_argument("--fail-first", type=int, default=0)
+    p.add_argument("--ignore-range", action="store_true")
     p.add_argument("--cert"); p.add_argument("--key"); p.add_argument("--client-ca")
     p.add_argument("--issuer", default="gitea-test"); p.add_argument("--user"); p.add_argument("--password")
     p.add_argument("--field", default="token"); p.add_argument("--config")

@@ -152,6 +152,10 @@ final class CurlTransfer: @unchecked Sendable {
             return .tls(host: host, detail: detail)
         case CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_PARTIAL_FILE, CURLE_GOT_NOTHING, CURLE_HTTP2, CURLE_HTTP2_STREAM:
             return .interrupted(host: host, detail: detail)
+        case CURLE_SEND_FAIL_REWIND:
+            // A reused connection died before any answer and libcurl wanted to send the body again, which a streamed
+            // body does not allow (there is deliberately no seek callback: how much of it arrived is the caller's to ask).
+            return .interrupted(host: host, detail: "the connection closed before the request body was sent in full (\(detail))")
         default: return .other(host: host, code: Int(code.rawValue), detail: detail)
         }
     }

@@ -8,7 +8,7 @@ public enum HTTPError: Error, Sendable, CustomStringConvertible {
     case connectionFailed(host: String, detail: String)
     /// TLS set-up or certificate verification failed.
     case tls(host: String, detail: String)
-    /// The connection broke mid-transfer (reset, broken pipe, truncated body).
+    /// The connection broke mid-transfer (reset, broken pipe, truncated body); a request body may have arrived in part.
     case interrupted(host: String, detail: String)
     /// A time limit passed.
     case timedOut(host: String, detail: String)

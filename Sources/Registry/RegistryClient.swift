@@ -162,30 +162,38 @@ public actor RegistryClient {
 
     // MARK: requests with retries
 
-    /// Sends one request, retrying transient failures and 5xx with backoff; refreshes auth once on 401.
+    /// Sends one request, retrying transient failures and 5xx/408/429 answers (as long as `Retry-After` says, capped) within
+    /// `budget` (one per call when nil); refreshes auth once on 401. With `retries: false` a failure is counted but left to
+    /// the caller, for a body the registry may have taken in part. A `DigestingFileSink` resumes each retry where its file ends.
     private func transfer(operation: String, method: String, url: String, scopes: [String]?, authorize: Bool = true,
                           headers: HTTPHeaders = [:], body: HTTPRequestBody = .none, sink: (any HTTPBodySink)? = nil,
-                          maxBody: Int = 4 << 20, attempts: Int? = nil,
+                          maxBody: Int = 4 << 20, budget: RetryBudget? = nil, retries: Bool = true,
                           progress: (@Sendable (HTTPProgress) -> Void)? = nil) async throws -> HTTPResponse {
-        let policy = attempts.map { RetryPolicy(attempts: $0, initialDelay: retry.initialDelay, maxDelay: retry.maxDelay, deadline: retry.deadline) } ?? retry
-        let started = Date()
-        var attempt = 0
+        let budget = budget ?? RetryBudget(retry)
+        let resumable = sink as? DigestingFileSink
         var refreshed = false
         while true {
-            attempt += 1
             var h = headers
             if authorize, let scopes, let auth = try await authorization(url: url, scopes: scopes) { h.set("Authorization", auth) }
+            if let range = resumable?.rangeHeader { h.set("Range", range) }
+            let timeouts = budget.timeouts()
             let request = HTTPRequest(method: method, url: url, headers: h, body: body, tls: endpoint.tls,
-                                      timeouts: HTTPTimeouts(connect: 10, stall: 20), progress: progress, maxCollectedBody: maxBody)
+                                      timeouts: timeouts, progress: progress, maxCollectedBody: maxBody)
+            let started = Date()
             let response: HTTPResponse
             do {
                 response = try await http.send(request, sink: sink)
             } catch let error as HTTPError {
-                if error.isTransient && policy.mayRetry(after: attempt, started: started) {
-                    try await Task.sleep(nanoseconds: retry.delay(afterAttempt: attempt))
+                if let resumable { budget.progress(to: resumable.offset) }
+                guard error.isTransient else {
+                    throw RegistryError.transport(host: CredentialPolicy.authority(url), attempts: budget.failures + 1, underlying: error)
+                }
+                budget.failed(since: Self.faultStart(error, attemptStarted: started, timeouts: timeouts))
+                if retries, let delay = budget.nextDelay() {
+                    try await Task.sleep(nanoseconds: delay)
                     continue
                 }
-                throw RegistryError.transport(host: CredentialPolicy.authority(url), attempts: attempt, underlying: error)
+                throw RegistryError.transport(host: CredentialPolicy.authority(url), attempts: budget.failures, underlying: error)
             }
             if response.status == 401, authorize, let scopes, !refreshed {
                 refreshed = true
@@ -197,17 +205,41 @@ public actor RegistryClient {
                     }
                 }
                 tokens[scopes.sorted().joined(separator: " ")] = nil
-                if challenge != nil && (challenge?.scheme == "bearer" || credential != nil) {
-                    attempt -= 1
+                if challenge != nil && (challenge?.scheme == "bearer" || credential != nil) { continue }
+            }
+            if Self.isRetryable(response.status) {
+                budget.failed()
+                if retries, let delay = budget.nextDelay(retryAfter: Self.retryAfter(response.headers)) {
+                    try await Task.sleep(nanoseconds: delay)
                     continue
                 }
             }
-            if (response.status >= 500 || response.status == 429 || response.status == 408) && policy.mayRetry(after: attempt, started: started) {
-                try await Task.sleep(nanoseconds: retry.delay(afterAttempt: attempt))
-                continue
-            }
             return response
         }
+    }
+
+    /// Answers worth another attempt: server errors, request timeouts, rate limits.
+    static func isRetryable(_ status: Int) -> Bool { status >= 500 || status == 408 || status == 429 }
+
+    /// When the fault behind a transient error began: a stall started `stall` seconds before it was noticed, a failed
+    /// connect when the attempt did, anything else just now.
+    static func faultStart(_ error: HTTPError, attemptStarted: Date, timeouts: HTTPTimeouts, now: Date = Date()) -> Date {
+        switch error {
+        case .timedOut: return max(attemptStarted, now.addingTimeInterval(-Double(timeouts.stall)))
+        case .connectionFailed: return attemptStarted
+        default: return now
+        }
+    }
+
+    /// The seconds a `Retry-After` header asks for (delta-seconds or an HTTP date), or nil when there is none to read.
+    static func retryAfter(_ headers: HTTPHeaders, now: Date = Date()) -> Double? {
+        guard let value = headers["Retry-After"]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        if let seconds = Int(value) { return Double(max(0, seconds)) }
+        let format = DateFormatter()
+        format.locale = Locale(identifier: "en_US_POSIX")
+        format.timeZone = TimeZone(identifier: "GMT")
+        format.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return format.date(from: value).map { max(0, $0.timeIntervalSince(now)) }
     }
 
     /// Turns a failed answer into an error naming the operation.
@@ -295,9 +327,13 @@ public actor RegistryClient {
 
     /// Whether the repository has the blob (`HEAD`).
     public func blobExists(repository: String, digest: Digest) async throws -> Bool {
+        try await blobExists(repository: repository, digest: digest, budget: RetryBudget(retry))
+    }
+
+    private func blobExists(repository: String, digest: Digest, budget: RetryBudget) async throws -> Bool {
         let url = try await url("/v2/\(repository)/blobs/\(digest)")
         let response = try await transfer(operation: "HEAD blob \(digest)", method: "HEAD", url: url,
-                                           scopes: [Self.pullScope(repository)])
+                                           scopes: [Self.pullScope(repository)], budget: budget)
         switch response.status {
         case 200: return true
         case 404: return false
@@ -306,30 +342,50 @@ public actor RegistryClient {
     }
 
     /// Downloads a blob to `path`, verifying size and digest; on any failure the file is removed.
+    /// A download that breaks resumes with `Range` from where the file ends, or starts again when the server cannot resume.
     public func downloadBlob(repository: String, descriptor: Descriptor, to path: String,
                              progress: (@Sendable (Int64) -> Void)? = nil) async throws {
         try descriptor.digest.requireVerifiable()
-        let sink = try DigestingFileSink(path: path)
+        let sink = try DigestingFileSink(path: path, host: host, progress: progress)
         var succeeded = false
         defer {
             sink.close()
             if !succeeded { unlink(path) }
         }
+        let budget = RetryBudget(retry)
+        let operation = "GET blob \(descriptor.digest)"
         var url = try await url("/v2/\(repository)/blobs/\(descriptor.digest)")
         var scopes: [String]? = [Self.pullScope(repository)]
-        for _ in 0..<6 {
-            let response = try await transfer(operation: "GET blob \(descriptor.digest)", method: "GET", url: url, scopes: scopes,
-                                               sink: sink, maxBody: 1 << 20,
-                                               progress: Self.received(progress))
+        var redirects = 0
+        while true {
+            let before = sink.offset
+            let response = try await transfer(operation: operation, method: "GET", url: url, scopes: scopes,
+                                               sink: sink, maxBody: 1 << 20, budget: budget)
             if [301, 302, 303, 307, 308].contains(response.status), let location = response.headers["Location"] {
+                redirects += 1
+                guard redirects <= 5 else { throw RegistryError.badResponse(host: host, detail: "too many redirects for blob \(descriptor.digest)") }
                 // Blob storage may live elsewhere (S3, a CDN): follow, but never with our credentials to another host.
                 url = Self.resolve(location, against: url)
                 if CredentialPolicy.authority(url) != host.lowercased() { scopes = nil }
                 continue
             }
-            guard response.status == 200 else {
+            if response.status == 416 || (response.status == 206 && sink.droppedRange) {
+                // The server would not resume where the file ends: fetch the whole blob again.
+                sink.restart(resuming: false)
+                budget.failed()
+                guard let delay = budget.nextDelay() else {
+                    throw RegistryError.badResponse(host: CredentialPolicy.authority(url), detail: "\(operation) cannot be resumed (answer \(response.status))")
+                }
+                try await Task.sleep(nanoseconds: delay)
+                continue
+            }
+            if response.status == 206 && sink.offset < descriptor.size && sink.offset > before {
+                budget.progress(to: sink.offset)
+                continue  // a range that ended early: ask for the rest
+            }
+            guard response.status == 200 || response.status == 206 else {
                 if response.status == 404 { throw RegistryError.notFound(host: host, what: "blob \(descriptor.digest) in \(repository)") }
-                throw failure(response, operation: "GET blob \(descriptor.digest)", repository: repository)
+                throw failure(response, operation: operation, repository: repository)
             }
             let (size, actual) = try sink.finish()
             guard size == descriptor.size else {
@@ -341,32 +397,57 @@ public actor RegistryClient {
             succeeded = true
             return
         }
-        throw RegistryError.badResponse(host: host, detail: "too many redirects for blob \(descriptor.digest)")
     }
 
     /// Makes the blob at `path` exist in the repository: skipped when present, mounted from `mountFrom` when possible, else uploaded.
+    /// An upload that breaks goes on from the offset the registry reports for it, or in a new session when it cannot,
+    /// re-reading the blob from `path`.
     @discardableResult
     public func uploadBlob(repository: String, descriptor: Descriptor, from path: String, mountFrom: String? = nil,
                            progress: (@Sendable (Int64) -> Void)? = nil) async throws -> UploadOutcome {
-        if try await blobExists(repository: repository, digest: descriptor.digest) { return .existed }
-        var attempt = 0
-        let started = Date()
-        while true {
-            attempt += 1
-            do {
-                return try await uploadSession(repository: repository, descriptor: descriptor, path: path, mountFrom: mountFrom,
-                                               progress: progress)
-            } catch let error as RegistryError {
-                // A broken upload leaves stale server-side state: start a new session rather than resume.
-                guard case .transport(_, _, let underlying) = error, underlying.isTransient,
-                      retry.mayRetry(after: attempt, started: started) else { throw error }
-                try await Task.sleep(nanoseconds: retry.delay(afterAttempt: attempt))
+        let budget = RetryBudget(retry)
+        if try await blobExists(repository: repository, digest: descriptor.digest, budget: budget) { return .existed }
+        sessions: while true {
+            guard var upload = try await startUpload(repository: repository, descriptor: descriptor, mountFrom: mountFrom,
+                                                     budget: budget) else { return .mounted }
+            while true {
+                do {
+                    try await send(&upload, repository: repository, descriptor: descriptor, path: path, budget: budget, progress: progress)
+                    return .uploaded
+                } catch let stopped as UploadInterruption {
+                    guard let delay = budget.nextDelay(retryAfter: stopped.retryAfter) else { throw stopped.error }
+                    try await Task.sleep(nanoseconds: delay)
+                    // Only the answer may have been lost: the registry can have the blob already.
+                    if try await blobExists(repository: repository, digest: descriptor.digest, budget: budget) { return .uploaded }
+                    guard stopped.resumable,
+                          let status = try await uploadStatus(upload, repository: repository, size: descriptor.size, budget: budget) else {
+                        continue sessions
+                    }
+                    upload = status
+                    budget.progress(to: upload.offset)
+                }
             }
         }
     }
 
-    private func uploadSession(repository: String, descriptor: Descriptor, path: String, mountFrom: String?,
-                               progress: (@Sendable (Int64) -> Void)?) async throws -> UploadOutcome {
+    /// An upload session: where to send the next bytes, and how many of the blob's the registry holds.
+    private struct BlobUpload {
+        var location: String
+        var offset: Int64
+        /// Whether `offset` came from asking the registry (rather than from our own requests).
+        var resumed = false
+    }
+
+    /// Why an upload attempt stopped short (the failure already counted): `error` is thrown when no retry is left.
+    private struct UploadInterruption: Error {
+        var error: RegistryError
+        var retryAfter: Double?
+        /// Whether asking the registry for its offset may save what was sent; if not, a new session starts.
+        var resumable: Bool
+    }
+
+    /// Starts an upload session (`POST`), or returns nil when the registry mounted the blob from `mountFrom` instead.
+    private func startUpload(repository: String, descriptor: Descriptor, mountFrom: String?, budget: RetryBudget) async throws -> BlobUpload? {
         var scopes = [Self.pushScope(repository)]
         var start = "/v2/\(repository)/blobs/uploads/"
         if let mountFrom, mountFrom != repository {
@@ -374,46 +455,106 @@ public actor RegistryClient {
             // Distribution checks pull on the source repository for a cross-repository mount.
             scopes.append(Self.pullScope(mountFrom))
         }
-        let begin = try await transfer(operation: "POST upload \(repository)", method: "POST", url: try await url(start),
-                                       scopes: scopes, body: .bytes([]))
-        if begin.status == 201 { return .mounted }
+        let startURL = try await url(start)
+        let begin = try await transfer(operation: "POST upload \(repository)", method: "POST", url: startURL,
+                                       scopes: scopes, body: .bytes([]), budget: budget)
+        if begin.status == 201 { return nil }
         guard begin.status == 202, let first = begin.headers["Location"] else {
             throw failure(begin, operation: "start blob upload to \(repository)", repository: repository)
         }
-        var location = Self.resolve(first, against: try await url(start))
-        let pushScopes = [Self.pushScope(repository)]
-        if let chunkSize, chunkSize > 0, descriptor.size > chunkSize {
-            var offset: Int64 = 0
-            while offset < descriptor.size {
-                let length = min(chunkSize, descriptor.size - offset)
-                let base = offset
-                // OCI distribution spec: chunked upload, Content-Range is inclusive.
-                let response = try await transfer(operation: "PATCH upload chunk", method: "PATCH", url: location, scopes: pushScopes,
-                                                   headers: ["Content-Type": "application/octet-stream",
-                                                             "Content-Range": "\(offset)-\(offset + length - 1)"],
-                                                   body: .file(path: path, offset: offset, length: length), attempts: 1,
-                                                   progress: Self.sent(progress, base: base))
-                guard response.status == 202, let next = response.headers["Location"] else {
-                    throw failure(response, operation: "PATCH blob chunk at \(offset)", repository: repository)
-                }
-                location = Self.resolve(next, against: location)
-                offset += length
-            }
-            let done = try await transfer(operation: "PUT upload", method: "PUT", url: Self.appendDigest(descriptor.digest, to: location),
-                                          scopes: pushScopes, body: .bytes([]), attempts: 1)
-            guard done.status == 201 else { throw failure(done, operation: "finish chunked upload of \(descriptor.digest)", repository: repository) }
-        } else {
-            let done = try await transfer(operation: "PUT blob", method: "PUT", url: Self.appendDigest(descriptor.digest, to: location),
-                                          scopes: pushScopes, body: .file(path: path, offset: 0, length: descriptor.size), attempts: 1,
-                                          progress: Self.sent(progress, base: 0))
-            guard done.status == 201 else { throw failure(done, operation: "PUT blob \(descriptor.digest)", repository: repository) }
-        }
-        return .uploaded
+        return BlobUpload(location: Self.resolve(first, against: startURL), offset: 0)
     }
 
-    private static func received(_ progress: (@Sendable (Int64) -> Void)?) -> (@Sendable (HTTPProgress) -> Void)? {
-        guard let progress else { return nil }
-        return { progress($0.received) }
+    /// Sends the blob from `upload.offset` on: in `PATCH` chunks then an empty closing `PUT` when chunked, else in the closing `PUT`.
+    private func send(_ upload: inout BlobUpload, repository: String, descriptor: Descriptor, path: String, budget: RetryBudget,
+                      progress: (@Sendable (Int64) -> Void)?) async throws {
+        let scopes = [Self.pushScope(repository)]
+        let done: HTTPResponse
+        let operation: String
+        if let chunkSize, chunkSize > 0, descriptor.size > chunkSize {
+            while upload.offset < descriptor.size {
+                let length = min(chunkSize, descriptor.size - upload.offset)
+                let chunk = "PATCH blob chunk at \(upload.offset)"
+                // OCI distribution spec: chunked upload, Content-Range is inclusive.
+                let response = try await uploadRequest(operation: chunk, method: "PATCH", url: upload.location, scopes: scopes,
+                                                       headers: ["Content-Type": "application/octet-stream",
+                                                                 "Content-Range": "\(upload.offset)-\(upload.offset + length - 1)"],
+                                                       body: .file(path: path, offset: upload.offset, length: length), budget: budget,
+                                                       progress: Self.sent(progress, base: upload.offset))
+                guard response.status == 202, let next = response.headers["Location"] else {
+                    throw interruption(response, operation: chunk, repository: repository, resumed: upload.resumed, budget: budget)
+                }
+                upload.location = Self.resolve(next, against: upload.location)
+                upload.offset += length
+                upload.resumed = false
+                budget.progress(to: upload.offset)
+            }
+            operation = "finish chunked upload of \(descriptor.digest)"
+            done = try await uploadRequest(operation: operation, method: "PUT", url: Self.appendDigest(descriptor.digest, to: upload.location),
+                                           scopes: scopes, body: .bytes([]), budget: budget)
+        } else {
+            // The closing PUT carries the rest of the blob (all of it unless the registry said it holds a part).
+            var headers: HTTPHeaders = [:]
+            if upload.offset > 0 { headers.set("Content-Range", "\(upload.offset)-\(descriptor.size - 1)") }
+            operation = "PUT blob \(descriptor.digest)"
+            done = try await uploadRequest(operation: operation, method: "PUT", url: Self.appendDigest(descriptor.digest, to: upload.location),
+                                           scopes: scopes, headers: headers,
+                                           body: .file(path: path, offset: upload.offset, length: descriptor.size - upload.offset),
+                                           budget: budget, progress: Self.sent(progress, base: upload.offset))
+        }
+        guard done.status == 201 else {
+            throw interruption(done, operation: operation, repository: repository, resumed: upload.resumed, budget: budget)
+        }
+    }
+
+    /// One request of an upload, not retried by itself (its body may have reached the registry in part): a transient
+    /// transport failure becomes an `UploadInterruption`.
+    private func uploadRequest(operation: String, method: String, url: String, scopes: [String], headers: HTTPHeaders = [:],
+                               body: HTTPRequestBody, budget: RetryBudget,
+                               progress: (@Sendable (HTTPProgress) -> Void)? = nil) async throws -> HTTPResponse {
+        do {
+            return try await transfer(operation: operation, method: method, url: url, scopes: scopes, headers: headers, body: body,
+                                      budget: budget, retries: false, progress: progress)
+        } catch let error as RegistryError {
+            if case .transport(_, _, let underlying) = error, underlying.isTransient {
+                throw UploadInterruption(error: error, retryAfter: nil, resumable: true)
+            }
+            throw error
+        }
+    }
+
+    /// What a failed answer to an upload request means: worth asking for the offset (5xx, 408, 429, 416), worth a new
+    /// session (a resumed upload the registry no longer takes), or final.
+    private func interruption(_ response: HTTPResponse, operation: String, repository: String, resumed: Bool,
+                              budget: RetryBudget) -> any Error {
+        let error = failure(response, operation: operation, repository: repository)
+        if Self.isRetryable(response.status) {  // counted by transfer
+            return UploadInterruption(error: error, retryAfter: Self.retryAfter(response.headers), resumable: true)
+        }
+        if response.status == 416 || (resumed && (response.status == 400 || response.status == 404)) {
+            budget.failed()
+            return UploadInterruption(error: error, retryAfter: nil, resumable: response.status == 416)
+        }
+        return error
+    }
+
+    /// Asks the registry how much of an upload it holds (`GET` on its URL answers 204 with `Range: 0-N`, inclusive); nil
+    /// when it no longer knows the upload or holds nothing worth keeping (`0-0` cannot tell no byte from one).
+    private func uploadStatus(_ upload: BlobUpload, repository: String, size: Int64, budget: RetryBudget) async throws -> BlobUpload? {
+        let response = try await transfer(operation: "GET upload status", method: "GET", url: upload.location,
+                                           scopes: [Self.pushScope(repository)], budget: budget)
+        guard response.status == 204, let end = Self.rangeEnd(response.headers["Range"]), end > 0, end < size else { return nil }
+        let location = response.headers["Location"].map { Self.resolve($0, against: upload.location) } ?? upload.location
+        return BlobUpload(location: location, offset: end + 1, resumed: true)
+    }
+
+    /// The last byte of a `Range: 0-N` (or `bytes=0-N`) upload status header.
+    static func rangeEnd(_ header: String?) -> Int64? {
+        guard var text = header?.trimmingCharacters(in: .whitespaces) else { return nil }
+        if text.hasPrefix("bytes=") { text.removeFirst("bytes=".count) }
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0] == "0", let end = Int64(parts[1]), end >= 0 else { return nil }
+        return end
     }
 
     private static func sent(_ progress: (@Sendable (Int64) -> Void)?, base: Int64) -> (@Sendable (HTTPProgress) -> Void)? {
@@ -433,38 +574,74 @@ public actor RegistryClient {
     }
 }
 
-/// Writes a download to a file while hashing it; a retried download starts the file again.
+/// Writes a download to a file while hashing it. After a break the next attempt asks for the rest (`rangeHeader`): a 206
+/// from where the file ends appends (the hash goes on from its state), a 200 starts the file again.
 final class DigestingFileSink: HTTPBodySink, @unchecked Sendable {
     private let path: String
+    private let host: String
+    private let progress: (@Sendable (Int64) -> Void)?
     private var fd: Int32 = -1
     private var hasher = DigestHasher()
-    private var failure: String?
+    /// False once the server answered a range other than the one asked for: from then on the whole blob is asked for.
+    private var resuming = true
+    /// Why the last answer, a 206 that did not start where the file ends, was refused.
+    private var misplaced: String?
 
-    init(path: String) throws {
+    init(path: String, host: String, progress: (@Sendable (Int64) -> Void)? = nil) throws {
         self.path = path
+        self.host = host
+        self.progress = progress
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw RegistryError.localFile(path: path, detail: String(cString: strerror(errno))) }
     }
 
+    /// Bytes in the file so far, all of them hashed.
+    var offset: Int64 { hasher.count }
+
+    /// The `Range` to ask for on the next attempt, or nil for the whole blob.
+    var rangeHeader: String? { resuming && offset > 0 ? "bytes=\(offset)-" : nil }
+
+    /// Whether the last answer was a 206 that did not continue the file (and was dropped).
+    var droppedRange: Bool { misplaced != nil }
+
     func accept(status: Int, headers: HTTPHeaders) -> Bool {
-        guard status == 200 else { return false }
-        _ = ftruncate(fd, 0)
-        _ = lseek(fd, 0, SEEK_SET)
-        hasher = DigestHasher()
-        return true
+        misplaced = nil
+        switch status {
+        case 200:
+            restart(resuming: resuming)
+            return true
+        case 206:
+            if Self.rangeStart(headers["Content-Range"]) == offset { return true }
+            // Not the rest of the file: refuse the body (which ends this attempt) and ask for the whole blob from now on.
+            misplaced = "the server answered range \(headers["Content-Range"] ?? "(none)") when asked for byte \(offset) on"
+            restart(resuming: false)
+            return true
+        default:
+            return false
+        }
     }
 
     func write(_ chunk: UnsafeRawBufferPointer) throws {
-        var offset = 0
-        while offset < chunk.count {
-            let n = Foundation.write(fd, chunk.baseAddress! + offset, chunk.count - offset)
+        if let misplaced { throw HTTPError.interrupted(host: host, detail: misplaced) }
+        var written = 0
+        while written < chunk.count {
+            let n = Foundation.write(fd, chunk.baseAddress! + written, chunk.count - written)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw RegistryError.localFile(path: path, detail: String(cString: strerror(errno)))
             }
-            offset += n
+            written += n
         }
         hasher.update(chunk)
+        progress?(hasher.count)
+    }
+
+    /// Empties the file; with `resuming` false later attempts ask for the whole blob.
+    func restart(resuming: Bool) {
+        _ = ftruncate(fd, 0)
+        _ = lseek(fd, 0, SEEK_SET)
+        hasher = DigestHasher()
+        self.resuming = resuming
     }
 
     func finish() throws -> (Int64, Digest) {
@@ -474,5 +651,11 @@ final class DigestingFileSink: HTTPBodySink, @unchecked Sendable {
 
     func close() {
         if fd >= 0 { Foundation.close(fd); fd = -1 }
+    }
+
+    /// The first byte of a `Content-Range: bytes A-B/T` header.
+    static func rangeStart(_ header: String?) -> Int64? {
+        guard let header, header.hasPrefix("bytes ") else { return nil }
+        return Int64(header.dropFirst("bytes ".count).prefix { $0 != "-" })
     }
 }

@@ -24,31 +24,79 @@ public struct RegistryEndpoint: Sendable, Hashable {
 
 /// How often and how patiently transient failures are retried.
 public struct RetryPolicy: Sendable, Hashable {
-    /// Attempts in all, including the first.
+    /// Attempts in a row that may fail, including the first; progress (a resumed transfer getting further) starts the count again.
     public var attempts: Int
     /// Delay before the second attempt, in seconds; it doubles each time.
     public var initialDelay: Double
     /// The longest delay between attempts, in seconds.
     public var maxDelay: Double
-    /// No new attempt starts once this many seconds have passed since the first (a persistent fault fails within a minute).
+    /// No new attempt starts, and none waits, past this many seconds after a fault began (a persistent fault fails within a minute).
     public var deadline: Double
+    /// The longest wait a `Retry-After` header (429, 503) is honoured for, in seconds.
+    public var maxRetryAfter: Double
 
-    /// Makes a policy; by default 5 attempts, backoff from 0.25 s doubling to 4 s, no retry after 60 s.
-    public init(attempts: Int = 5, initialDelay: Double = 0.25, maxDelay: Double = 4, deadline: Double = 60) {
+    /// Makes a policy; by default 5 attempts, backoff from 0.25 s doubling to 4 s, Retry-After up to 15 s, nothing past 60 s.
+    public init(attempts: Int = 5, initialDelay: Double = 0.25, maxDelay: Double = 4, deadline: Double = 60, maxRetryAfter: Double = 15) {
         self.attempts = max(1, attempts)
         self.initialDelay = initialDelay
         self.maxDelay = maxDelay
         self.deadline = deadline
-    }
-
-    /// Whether another attempt may start after `attempt` attempts that began at `started`.
-    func mayRetry(after attempt: Int, started: Date) -> Bool {
-        attempt < attempts && Date().timeIntervalSince(started) + Double(delay(afterAttempt: attempt)) / 1e9 < deadline
+        self.maxRetryAfter = maxRetryAfter
     }
 
     func delay(afterAttempt attempt: Int) -> UInt64 {
         let seconds = min(maxDelay, initialDelay * Double(1 << min(attempt - 1, 16)))
         return UInt64(seconds * 1_000_000_000)
+    }
+}
+
+/// What one registry operation (a blob transfer, a manifest request) may still spend on retries.
+///
+/// Failures are counted, and timed from when the first of them began, until the operation makes progress (a resumed
+/// download got further, the registry acknowledged more of an upload): a fault that persists ends after
+/// `RetryPolicy.attempts` attempts or `RetryPolicy.deadline` seconds, while a long transfer that breaks now and then
+/// goes on. Used from the client actor only.
+final class RetryBudget {
+    let policy: RetryPolicy
+    /// Failed attempts since the last progress.
+    private(set) var failures = 0
+    /// When the first of those failures began.
+    private var failingSince: Date?
+    /// The furthest byte offset reached.
+    private var mark: Int64 = 0
+
+    init(_ policy: RetryPolicy) { self.policy = policy }
+
+    /// Notes how far the transfer got; passing the furthest point so far forgives the failures before it.
+    func progress(to offset: Int64) {
+        guard offset > mark else { return }
+        mark = offset
+        failures = 0
+        failingSince = nil
+    }
+
+    /// Counts a failed attempt whose fault began at `since`.
+    func failed(since: Date = Date()) {
+        failures += 1
+        if failingSince == nil { failingSince = since }
+    }
+
+    /// Nanoseconds to wait before the next attempt (the server's `retryAfter` in seconds when it gave one, capped), or nil
+    /// when the attempts are used up or the wait would end past the deadline.
+    func nextDelay(retryAfter: Double? = nil, now: Date = Date()) -> UInt64? {
+        guard failures > 0 else { return 0 }
+        var delay = policy.delay(afterAttempt: failures)
+        if let retryAfter, retryAfter >= 0 { delay = UInt64(min(retryAfter, policy.maxRetryAfter) * 1_000_000_000) }
+        let failing = failingSince.map { now.timeIntervalSince($0) } ?? 0
+        guard failures < policy.attempts, failing + Double(delay) / 1e9 < policy.deadline else { return nil }
+        return delay
+    }
+
+    /// Time limits for the next attempt: while failing, none runs past the deadline (but each gets at least a second).
+    func timeouts(connect: Int = 10, stall: Int = 20, now: Date = Date()) -> HTTPTimeouts {
+        guard let failingSince else { return HTTPTimeouts(connect: connect, stall: stall) }
+        let left = max(1, Int((policy.deadline - now.timeIntervalSince(failingSince)).rounded(.up)))
+        return HTTPTimeouts(connect: min(connect, left), stall: min(stall, left))
     }
 }
 

@@ -151,6 +151,29 @@ func json(_ response: HTTPResponse) throws -> [String: Any] {
         await #expect(throws: HTTPError.self) { _ = try await client.send(HTTPRequest(url: "ftp://127.0.0.1/")) }
     }
 
+    /// libcurl wants to resend a body when a reused connection dies before any answer, and a streamed body cannot be
+    /// rewound (error 65): that, like a reset on a fresh connection, is an interruption the caller may retry.
+    @Test func aResetWhileTheBodyIsSentIsATransientInterruption() async throws {
+        let dir = try TemporaryDirectory("reset-body")
+        defer { dir.remove() }
+        try Data(repeating: 0x5a, count: 4 << 20).write(to: URL(fileURLWithPath: dir.file("blob")))
+        try await withServer { port in
+            for reused in [true, false] {
+                let fresh = HTTPClient()
+                if reused {
+                    let warm = try await fresh.send(HTTPRequest(url: "http://127.0.0.1:\(port)/echo"))
+                    #expect(warm.status == 200)
+                }
+                let request = HTTPRequest(method: "PUT", url: "http://127.0.0.1:\(port)/reset-body?after=65536",
+                                          body: .file(path: dir.file("blob"), offset: 0, length: 4 << 20))
+                await #expect { _ = try await fresh.send(request) } throws: { error in
+                    guard let e = error as? HTTPError, case .interrupted = e else { return false }
+                    return e.isTransient && e.description.contains("127.0.0.1:\(port)")
+                }
+            }
+        }
+    }
+
     @Test func cancellingTheTaskAbortsTheTransfer() async throws {
         try await withServer { port in
             let started = Date()

@@ -153,4 +153,57 @@ func seed(_ image: TestImage, host: String, repository: String, tag: String) asy
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("store/blobs/sha256")).isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("store/tmp")).isEmpty)
     }
+
+    @Test func resetsMidBlobAreSurvivedAndAPermanentFaultLeavesTheStoreIntact() async throws {
+        let dir = try TemporaryDirectory("reset")
+        defer { dir.remove() }
+        let registry = try await DockerRegistry(directory: dir.file("registry"))
+        defer { registry.stop() }
+        let image = try TestImage.busybox(in: dir.path)
+        try await seed(image, host: registry.host, repository: "t/busybox", tag: "1")
+        func proxy(_ name: String, _ options: [String]) throws -> ServerProcess {
+            try ServerProcess(["python3", TestSupport.fixtures.path + "/servers/testserver.py", "proxy", "--upstream", "http://\(registry.host)"] + options,
+                              logPath: dir.file("\(name).log"), announcesPort: true)
+        }
+        let pulling = try proxy("pull", ["--fault", "reset-response", "--match", "/blobs/sha256", "--after", "300000"])
+        defer { pulling.stop() }
+        let pushing = try proxy("push", ["--fault", "reset-request", "--match", "/blobs/uploads/", "--method", "PUT", "--after", "65536"])
+        defer { pushing.stop() }
+        let broken = try proxy("broken", ["--fault", "reset-request", "--match", "/blobs/uploads/", "--method", "PUT", "--after", "65536",
+                                           "--count", "100"])
+        defer { broken.stop() }
+        let brokenPull = try proxy("broken-pull", ["--fault", "reset-response", "--match", "/blobs/sha256", "--after", "300000",
+                                                   "--count", "100", "--ignore-range"])
+        defer { brokenPull.stop() }
+        let hosts = [pulling, pushing, broken, brokenPull].map { "127.0.0.1:\($0.port)" }
+        let store = try ImageStore(root: dir.file("store"))
+        let transfer = ImageTransfer(store: store, access: RegistryAccess(insecureHosts: Set(hosts), retry: RetryPolicy(attempts: 3, initialDelay: 0.05)))
+
+        // A download that breaks at the same place every time, from a server without ranges: the pull fails, the store stays empty.
+        await #expect { try await transfer.pull(try Reference(parsing: "\(hosts[3])/t/busybox:1")) } throws: {
+            "\($0)".contains(hosts[3]) && "\($0)".contains("after 3 attempts")
+        }
+        #expect(try store.list().isEmpty)
+        #expect(!store.hasBlob(image.layer.digest))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("store/tmp")).isEmpty)
+
+        // The layer download breaks after 300000 bytes and resumes; the upload breaks mid-PUT and starts a new session.
+        let source = "\(hosts[0])/t/busybox:1"
+        let pulled = try await transfer.pull(try Reference(parsing: source))
+        #expect(pulled.descriptor.digest == image.manifestDigest)
+        #expect(try await transfer.push(source, to: try Reference(parsing: "\(hosts[1])/u/app:1")) == image.manifestDigest)
+        let check = RegistryClient(endpoint: RegistryEndpoint(host: registry.host, insecure: true))
+        #expect(try await check.manifest(repository: "u/app", reference: "1").digest == image.manifestDigest)
+        #expect(try await check.blobExists(repository: "u/app", digest: image.layer.digest))
+
+        // An upload that breaks every time ends with an error naming the registry, and the store is as it was.
+        await #expect { try await transfer.push(source, to: try Reference(parsing: "\(hosts[2])/v/app:1")) } throws: {
+            "\($0)".contains(hosts[2]) && "\($0)".contains("after 3 attempts")
+        }
+        #expect(try store.list().count == 1)
+        #expect(try store.resolve(source)?.digest == image.manifestDigest)
+        #expect(try TestImage.digestOfFile(store.blobPath(image.layer.digest)) == image.layer.digest)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.file("store/tmp")).isEmpty)
+        #expect(try await !check.blobExists(repository: "v/app", digest: image.layer.digest))
+    }
 }

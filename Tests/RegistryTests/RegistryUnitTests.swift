@@ -1,4 +1,5 @@
 import Foundation
+import HTTP
 import OCI
 @testable import Registry
 import Testing
@@ -61,8 +62,43 @@ import Testing
         }
         #expect(RetryPolicy(attempts: 3, initialDelay: 1, maxDelay: 3).delay(afterAttempt: 3) == 3_000_000_000)
         #expect(RetryPolicy(attempts: 0).attempts == 1)
-        #expect(RetryPolicy(attempts: 5).mayRetry(after: 1, started: Date()))
-        #expect(!RetryPolicy(attempts: 5).mayRetry(after: 5, started: Date()))
-        #expect(!RetryPolicy(attempts: 5, deadline: 60).mayRetry(after: 1, started: Date().addingTimeInterval(-61)))
+    }
+
+    @Test func retryBudgetsCountFailuresUntilProgressAndStopAtTheDeadline() {
+        let budget = RetryBudget(RetryPolicy(attempts: 3, initialDelay: 1, maxDelay: 4, deadline: 60, maxRetryAfter: 10))
+        #expect(budget.timeouts() == HTTPTimeouts(connect: 10, stall: 20))
+        budget.failed()
+        #expect(budget.nextDelay() == 1_000_000_000)
+        #expect(budget.nextDelay(retryAfter: 3) == 3_000_000_000)
+        #expect(budget.nextDelay(retryAfter: 3600) == 10_000_000_000)  // capped
+        budget.failed()
+        #expect(budget.nextDelay() == 2_000_000_000)
+        budget.failed()
+        #expect(budget.nextDelay() == nil)  // three failures in a row
+        budget.progress(to: 100)  // a resumed transfer got further: the count starts again
+        #expect(budget.failures == 0)
+        budget.failed(since: Date().addingTimeInterval(-58))
+        #expect(budget.nextDelay() == 1_000_000_000)
+        #expect(budget.timeouts() == HTTPTimeouts(connect: 2, stall: 2))  // no attempt runs past the deadline
+        budget.progress(to: 100)  // not further than before: no forgiveness
+        #expect(budget.failures == 1)
+        budget.failed()
+        #expect(budget.nextDelay() == nil)  // 58 s + 2 s of backoff reaches the deadline
+    }
+
+    @Test func parsesRangesAndRetryAfter() {
+        #expect(RegistryClient.rangeEnd("0-262143") == 262143)
+        #expect(RegistryClient.rangeEnd("bytes=0-9") == 9)
+        #expect(RegistryClient.rangeEnd("0-0") == 0)
+        #expect(RegistryClient.rangeEnd("5-9") == nil)
+        #expect(RegistryClient.rangeEnd(nil) == nil)
+        #expect(DigestingFileSink.rangeStart("bytes 300000-999999/1000000") == 300000)
+        #expect(DigestingFileSink.rangeStart("bytes */1000") == nil)
+        #expect(RegistryClient.retryAfter(["Retry-After": "7"]) == 7)
+        #expect(RegistryClient.retryAfter(["Retry-After": "soon"]) == nil)
+        #expect(RegistryClient.retryAfter([:]) == nil)
+        let now = Date(timeIntervalSince1970: 1_700_000_000)  // Tue, 14 Nov 2023 22:13:20 GMT
+        #expect(RegistryClient.retryAfter(["Retry-After": "Tue, 14 Nov 2023 22:13:50 GMT"], now: now) == 30)
+        #expect(RegistryClient.isRetryable(503) && RegistryClient.isRetryable(429) && !RegistryClient.isRetryable(404))
     }
 }
