@@ -45,6 +45,7 @@ struct InfoCommand: AsyncParsableCommand {
         items.append(Item(key: "version", label: "idpbuild", value: IDPBuild.configuration.version + " on Linux " + kernelRelease(), ok: true))
         items.append(userNamespaces(name: name, uid: uid, gid: gid))
         items.append(overlay())
+        items.append(runNetwork())
         items.append(store(environment: environment))
         items.append(Item(key: "cgroups", label: "cgroups", value: CgroupLayout.current().summary, ok: true))
         let mechanism = BuildLimits.mechanism()
@@ -111,6 +112,33 @@ struct InfoCommand: AsyncParsableCommand {
         }
         let rootless = rootlessCapable ? "rootless overlay supported (Linux 5.11+)" : "rootless overlay needs Linux 5.11 or newer"
         return Item(key: "overlay", label: "overlayfs", value: "available; \(rootless)", ok: rootlessCapable || getuid() == 0)
+    }
+
+    /// What a RUN's network is here: slirp4netns in a namespace of its own, or why that cannot start.
+    func runNetwork() -> Item {
+        switch Sandbox().privateNetworkStatus() {
+        case .success(let path):
+            let version = Self.firstLine(of: path, ["--version"]) ?? path
+            return Item(key: "runNetwork", label: "RUN network",
+                        value: "a namespace of its own with user-mode networking (\(version), host loopback blocked); " +
+                               "--network=none; --network=host with --allow network.host", ok: true)
+        case .failure(let error):
+            return Item(key: "runNetwork", label: "RUN network", value: "unavailable: \(error)", ok: false)
+        }
+    }
+
+    /// The first line a program prints, or nil when it cannot run.
+    static func firstLine(of program: String, _ arguments: [String]) -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return nil }
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").first.map(String.init)
     }
 
     func store(environment: [String: String]) -> Item {

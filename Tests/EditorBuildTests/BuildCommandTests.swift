@@ -88,6 +88,11 @@ import TestSupport
             #expect(byPath.at("result.success") == true, "\(byPath.jsonText)")
             #expect(byPath.at("result.fullTag") == .string("\(session.base.host)/team-a/other:latest"), "\(byPath.jsonText)")
             #expect(session.logMessages.contains("from the file on disk of \(closed)/Dockerfile"))
+            // The seed's contract: dockerfilePath is relative to contextDir, not to the server's working directory.
+            #expect(FileManager.default.currentDirectoryPath != closed)
+            let relative = try await session.call("idpbuild.build", [["dockerfilePath": "Dockerfile", "contextDir": .string(closed),
+                                                                       "imageName": "relative"]])
+            #expect(relative.at("result.success") == true, "\(relative.jsonText)")
             let other = try TestSupport.check(["skopeo", "inspect", "--tls-verify=false", "--config", "docker://\(session.base.host)/team-a/other:latest"])
             #expect(!other.contains("\"unsaved\""))
             #expect(try await session.finish() == 0)
@@ -189,6 +194,8 @@ import TestSupport
                 "idpbuild.build: arguments[0].imagename is not a build field (did you mean imageName?)"))
             #expect(try await error("idpbuild.build", [["imageName": "x"]]).1 == "idpbuild.build: arguments[0] needs uri (the document, file://…) or dockerfilePath")
             #expect(try await error("idpbuild.build", [["uri": "untitled:1"]]).1.contains("is not a file:// URI"))
+            #expect(try await error("idpbuild.build", [["dockerfilePath": "Dockerfile"]]).1 ==
+                "idpbuild.build: arguments[0].dockerfilePath \"Dockerfile\" is relative to contextDir, which is missing: give contextDir, an absolute dockerfilePath, or uri")
             #expect(try await error("idpbuild.build", [["uri": .string(uri), "imageName": "Bad Name"]]).1.hasPrefix(
                 "idpbuild.build: arguments[0].imageName \"Bad Name\" is not a valid repository name"))
             #expect(try await error("idpbuild.build", [["uri": .string(uri), "registry": "https://x/"]]).1.hasPrefix(

@@ -14,10 +14,12 @@ import Glibc
         let before = try Child([idpbuild, "info", "--json"], environment: environment, in: scratch, name: "before")
         #expect(try await before.exitStatus() == 0)
         let report = try JSONDecoder().decode(JSONValue.self, from: Data(before.standardOutput.utf8))
-        for key in ["version", "userNamespaces", "overlay", "store", "cgroups", "limits", "systemd", "logs", "languageServer", "registry"] {
+        for key in ["version", "userNamespaces", "overlay", "runNetwork", "store", "cgroups", "limits", "systemd", "logs", "languageServer", "registry"] {
             #expect(report[key]?["value"]?.stringValue?.isEmpty == false, "no \(key) in \(before.standardOutput)")
         }
         #expect(report["store"]?["value"]?.stringValue?.hasPrefix(scratch.file("data") + "/idpbuild") == true)
+        // slirp4netns is installed here (and /dev/net/tun is open to root): RUN's network says which it is.
+        #expect(report["runNetwork"]?["value"]?.stringValue?.contains("slirp4netns version") == true, "\(before.standardOutput)")
         #expect(report["languageServer"]?["value"] == .string("unix:\(scratch.path)/idpbuild/lsp.sock: not running"))
         #expect(report["systemd"]?["value"]?.stringValue?.contains("user manager unreachable") == true)
         if geteuid() == 0 {
