@@ -139,6 +139,11 @@ public struct LayerDiff: Sendable {
         guard stat(upperDirectory, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
             throw LayerDiffError.missingUpperDirectory(path: upperDirectory)
         }
+        // libarchive converts names from the thread's locale into the tar's UTF-8; the process's is C (the worker's, the
+        // editor's), which cannot hold names like Debian's "NetLock_Arany_=Class_Gold=_Főtanúsítvány.pem". Our names are
+        // Swift strings, so UTF-8: this thread uses C.UTF-8 while it writes (no suspension in between).
+        let saved = UTF8Locale.enter()
+        defer { UTF8Locale.leave(saved) }
         let sink = try CompressedSink(fd: fd, outputName: outputName, compression: compression, level: compressionLevel)
         let writer = try TarWriter(sink: sink)
         var walker = TreeWalker(root: upperDirectory, writer: writer, mapping: ownerMapping, timestampLimit: timestampLimit)
@@ -246,5 +251,22 @@ final class CompressedSink {
         out.reserveCapacity(64)
         for byte in digest { out.append(digits[Int(byte >> 4)]); out.append(digits[Int(byte & 0xf)]) }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// This thread's locale switched to C.UTF-8 (LC_CTYPE) and back, for libarchive's name conversions.
+enum UTF8Locale {
+    // Made once and never freed or changed: sharing the pointer between threads is what uselocale expects.
+    nonisolated(unsafe) private static let locale: locale_t? = newlocale(Int32(1) << LC_CTYPE, "C.UTF-8", nil)
+
+    /// Switches this thread to C.UTF-8; returns what to restore (nil when C.UTF-8 is missing: nothing changes).
+    static func enter() -> locale_t? {
+        guard let locale else { return nil }
+        return uselocale(locale)
+    }
+
+    /// Restores what `enter()` returned.
+    static func leave(_ saved: locale_t?) {
+        if let saved { uselocale(saved) }
     }
 }

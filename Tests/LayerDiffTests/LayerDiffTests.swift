@@ -65,6 +65,21 @@ func write(_ text: String, to path: String, mode: mode_t = 0o644) throws {
         #expect(byPath["a"]?.uid == Int64(geteuid()))
     }
 
+    @Test func namesAndLinkTargetsBeyondASCIIAreWrittenWhateverTheLocale() throws {
+        // Debian's ca-certificates has links like this; this process runs in the C locale, as the worker does.
+        let name = "NetLock_Arany_=Class_Gold=_Főtanúsítvány.pem"
+        try FileManager.default.createDirectory(atPath: upper + "/certs", withIntermediateDirectories: true)
+        try write("cert\n", to: upper + "/certs/" + name)
+        try FileManager.default.createSymbolicLink(atPath: upper + "/certs/988a38cb.0", withDestinationPath: name)
+        link(upper + "/certs/" + name, upper + "/certs/hård")
+        let out = scratch.path + "/layer.tar"
+        _ = try LayerDiff(compression: .none).write(upperDirectory: upper, to: out)
+        let byPath = Dictionary(uniqueKeysWithValues: try readTar(out).map { ($0.path, $0) })
+        #expect(byPath["certs/988a38cb.0"]?.symlink == name)
+        #expect(byPath["certs/" + name]?.data == Array("cert\n".utf8))
+        #expect(byPath["certs/hård"]?.hardlink == "certs/" + name || byPath["certs/" + name]?.hardlink == "certs/hård")
+    }
+
     @Test func digestsAreOfTheBlobAndOfTheUncompressedTar() throws {
         try populate()
         let out = scratch.path + "/layer.tar.gz"
