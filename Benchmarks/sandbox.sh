@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Sandbox benchmark: median time to start a sandboxed `true`, and the time to turn a 100 MB upper directory of
-# 2,000 files into a gzip layer, next to `buildah run` (when buildah and runc are installed) and `tar -czf`
-# of the same directory. Prints a table and the ratios against the targets:
-#   sandbox start <= 0.3x buildah run;  diff-to-layer throughput >= 0.8x tar -czf.
+# Sandbox benchmark: median time to start a sandboxed `true` — with RUN's default network (a namespace of its own
+# with slirp4netns), the host's, and none — and the time to turn a 100 MB upper directory of 2,000 files into a
+# gzip layer, next to `buildah run` (when buildah and runc are installed; rootless also with buildah's own
+# slirp4netns network) and `tar -czf` of the same directory. Prints a table and the ratios against the targets:
+#   sandbox start <= 0.3x buildah run;  user-mode network adds <= 30 ms;  diff-to-layer throughput >= 0.8x tar -czf.
 #
 #   Benchmarks/sandbox.sh [--runs N] [--scratch-path DIR] [--skip-build]
 #
@@ -56,10 +57,23 @@ median() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"
 
 echo "== sandbox start: $runs runs of \`true\`" >&2
 hyperfine --style basic --warmup 3 --runs "$runs" --export-json "$work/start.json" \
-  "$idpbuild run --rootfs $rootfs -- true" >&2
+  "$idpbuild run --network host --rootfs $rootfs -- true" >&2
 ours_start=$(median "$work/start.json")
+hyperfine --style basic --warmup 3 --runs "$runs" --export-json "$work/start-none.json" \
+  "$idpbuild run --network none --rootfs $rootfs -- true" >&2
+ours_none=$(median "$work/start-none.json")
+ours_private=""
+private_note=""
+if "$idpbuild" run --network private --rootfs "$rootfs" -- true 2>"$work/private.err"; then
+  hyperfine --style basic --warmup 3 --runs "$runs" --export-json "$work/start-private.json" \
+    "$idpbuild run --network private --rootfs $rootfs -- true" >&2
+  ours_private=$(median "$work/start-private.json")
+else
+  private_note="$(tail -n 1 "$work/private.err")"
+fi
 
 buildah_start=""
+buildah_default=""
 buildah_note="buildah not installed"
 buildah_opts=(--root "$work/storage" --runroot "$work/runroot" --storage-driver overlay)
 if command -v buildah >/dev/null; then
@@ -72,6 +86,12 @@ if command -v buildah >/dev/null; then
       "buildah ${buildah_opts[*]} run --runtime runc --network host $buildah_ctr true" >&2
     buildah_start=$(median "$work/buildah-start.json")
     buildah_note=""
+    # buildah's own default network (slirp4netns when rootless; CNI as root, often not configured).
+    if buildah "${buildah_opts[@]}" run --runtime runc "$buildah_ctr" true 2>>"$work/buildah.err"; then
+      hyperfine --style basic --warmup 3 --runs "$runs" --export-json "$work/buildah-default.json" \
+        "buildah ${buildah_opts[*]} run --runtime runc $buildah_ctr true" >&2
+      buildah_default=$(median "$work/buildah-default.json")
+    fi
   else
     buildah_note="buildah run failed here: $(tail -n 1 "$work/buildah.err")"
   fi
@@ -110,18 +130,33 @@ ours_diff=$(median "$work/diff.json")
 tar_diff=$(median "$work/tar.json")
 
 python3 - "$ours_start" "${buildah_start:-}" "$ours_diff" "$tar_diff" "$bytes" "$buildah_note" \
-  "$(stat -c %s "$work/layer.tar.gz")" "$(stat -c %s "$work/tar.tar.gz")" <<'PY'
+  "$(stat -c %s "$work/layer.tar.gz")" "$(stat -c %s "$work/tar.tar.gz")" "$ours_none" "${ours_private:-}" "$private_note" \
+  "${buildah_default:-}" "$(id -un)" <<'PY'
 import sys
 ours_start, buildah_start, ours_diff, tar_diff, size = sys.argv[1:6]
 note, ours_blob, tar_blob = sys.argv[6], int(sys.argv[7]), int(sys.argv[8])
+ours_none, ours_private, private_note, buildah_default, user = sys.argv[9:14]
 ours_start, ours_diff, tar_diff, size = float(ours_start), float(ours_diff), float(tar_diff), int(size)
 mb = size / 1e6
-print("sandbox start (median of runs, `true`)")
-print("  idpbuild run       %8.1f ms" % (ours_start * 1000))
+print("sandbox start (median of runs, `true`, as %s)" % user)
+print("  idpbuild run --network host     %8.1f ms" % (ours_start * 1000))
+print("  idpbuild run --network none     %8.1f ms" % (float(ours_none) * 1000))
+if ours_private:
+    p = float(ours_private)
+    print("  idpbuild run (private: slirp4netns, RUN's default) %8.1f ms" % (p * 1000))
+    extra = (p - ours_start) * 1000
+    print("  user-mode network adds          %8.1f ms  (target <= 30 ms) %s" % (extra, "MET" if extra <= 30 else "MISSED"))
+else:
+    print("  idpbuild run (private)          n/a (%s)" % private_note)
 if buildah_start:
     b = float(buildah_start)
-    print("  buildah run (runc) %8.1f ms" % (b * 1000))
-    print("  ratio              %8.2fx   (target <= 0.30x) %s" % (ours_start / b, "MET" if ours_start / b <= 0.3 else "MISSED"))
+    print("  buildah run --network host      %8.1f ms" % (b * 1000))
+    if buildah_default:
+        print("  buildah run (its default net)   %8.1f ms" % (float(buildah_default) * 1000))
+    print("  ratio (host vs host)            %8.2fx   (target <= 0.30x) %s" % (ours_start / b, "MET" if ours_start / b <= 0.3 else "MISSED"))
+    if ours_private and buildah_default:
+        r = float(ours_private) / float(buildah_default)
+        print("  ratio (default vs default)      %8.2fx" % r)
 else:
     print("  buildah run        n/a (%s)" % note)
 print("diff to layer (%d files, %.1f MB, median of 5)" % (2000, mb))

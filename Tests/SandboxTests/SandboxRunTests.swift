@@ -217,6 +217,12 @@ let hasSeveralIDs: Bool = {
         #expect(none.stdout.map { $0.trimmingCharacters(in: .whitespaces) } == ["0", "2"])
     }
 
+    @Test func theCommandGoesFirstWhenMemoryRunsOut() async throws {
+        let fixture = try Fixture("oom-score")
+        let result = try await fixture.run(["cat", "/proc/self/oom_score_adj"]) { $0.network = .none }
+        #expect(result.stdout == ["500"])
+    }
+
     @Test func minimalDevAndProc() async throws {
         let fixture = try Fixture("dev")
         let result = try await fixture.run(["sh", "-c", "ls /dev | tr '\\n' ' '; echo; head -c 4 /dev/zero | wc -c; echo x > /dev/null && echo null-ok; mount | grep -c ' /dev/shm '; test -d /proc/self && echo proc-ok"])
