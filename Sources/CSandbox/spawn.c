@@ -10,6 +10,7 @@
 #include <spawn.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,6 +49,10 @@ int csandbox_spawn(const char *path, char *const argv[], char *const envp[],
     posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
     return rc;
+}
+
+int csandbox_pidfd_open(pid_t pid) {
+    return (int)syscall(434 /* SYS_pidfd_open */, pid, 0);
 }
 
 int csandbox_pipe(int fds[2]) {

@@ -41,9 +41,12 @@ enum Plumbing {
         return .exited(csandbox_wexitstatus(status))
     }
 
-    /// Waits up to `seconds` for a child; nil when it is still running.
+    /// Waits up to `seconds` for a child; nil when it is still running. Sleeps on a pidfd (no polling interval to
+    /// add to the wait) where the kernel has them.
     static func waitWithTimeout(_ pid: pid_t, seconds: Double) -> Termination? {
         let deadline = Date().addingTimeInterval(seconds)
+        let pidfd = csandbox_pidfd_open(pid)
+        defer { if pidfd >= 0 { close(pidfd) } }
         while true {
             var status: Int32 = 0
             let w = waitpid(pid, &status, WNOHANG)
@@ -52,8 +55,14 @@ enum Plumbing {
                 return .exited(csandbox_wexitstatus(status))
             }
             if w < 0 && errno != EINTR { return .exited(-1) }
-            if Date() >= deadline { return nil }
-            usleep(2_000)
+            let remaining = deadline.timeIntervalSinceNow
+            if remaining <= 0 { return nil }
+            if pidfd >= 0 {
+                var ready: [Int16] = [0]
+                _ = csandbox_poll_read([pidfd], &ready, 1, Int32(min(remaining, 1) * 1000) + 1)
+            } else {
+                usleep(2_000)
+            }
         }
     }
 

@@ -161,7 +161,8 @@ final class RunSupervisor: @unchecked Sendable {
                 cutLifeline()
             }
         }
-        defer { network?.stop() }
+        // slirp4netns takes ~10 ms to go (its tap device is torn down): the run does not wait for that.
+        defer { if let network { Thread { network.reap() }.start() } }
         for warning in run.warnings { continuation.yield(.warning(warning)) }
 
         let deadline = run.timeout.map { Date().addingTimeInterval($0) }
@@ -211,6 +212,8 @@ final class RunSupervisor: @unchecked Sendable {
             }
         }
         cutLifeline()
+        // The command is done: slirp4netns may go while the supervisor cleans up.
+        network?.requestStop()
         let supervisorStatus = Plumbing.wait(pid)
         if let setupError { return .failure(setupError) }
         if timedOut { return .failure(SandboxError.timedOut(seconds: run.timeout ?? 0)) }

@@ -8,14 +8,14 @@ import Glibc
 /// slirp4netns (Debian's `slirp4netns` package) joins the namespace of the sandbox's supervisor, creates `tap0`
 /// there (10.0.2.100/24, gateway 10.0.2.2, DNS 10.0.2.3) and forwards its traffic through ordinary sockets of the
 /// caller. `--disable-host-loopback` keeps the host's 127.0.0.1 services out of reach.
-struct UserModeNetwork {
+struct UserModeNetwork: Sendable {
     /// The resolver slirp4netns answers on inside the namespace.
     static let resolverAddress = "10.0.2.3"
 
     /// The running slirp4netns.
     let pid: pid_t
     /// Closing it tells slirp4netns to exit (`--exit-fd`); it also closes when the caller dies.
-    private let exitWrite: Int32
+    private let exitWrite: LockedDescriptor
 
     /// The slirp4netns executable: `configured`, else the first on `PATH` (or `/usr/bin`); nil when there is none.
     static func locate(_ configured: String?) -> String? {
@@ -95,18 +95,36 @@ struct UserModeNetwork {
             }
             if ready[0] != 0 {
                 let bytes = Plumbing.read(readyRead, max: 16)
-                if bytes.contains(UInt8(ascii: "1")) { return UserModeNetwork(pid: pid, exitWrite: exitWrite) }
+                if bytes.contains(UInt8(ascii: "1")) { return UserModeNetwork(pid: pid, exitWrite: LockedDescriptor(exitWrite)) }
                 throw fail("slirp4netns exited before the network was up")
             }
         }
     }
 
-    /// Tells slirp4netns to exit and reaps it.
-    func stop() {
-        close(exitWrite)
+    /// Tells slirp4netns to exit (once; it goes on its own time).
+    func requestStop() { exitWrite.close() }
+
+    /// Tells slirp4netns to exit, if not done yet, and reaps it (killing it after 2 s).
+    func reap() {
+        requestStop()
         if Plumbing.waitWithTimeout(pid, seconds: 2) == nil {
             kill(pid, SIGKILL)
             _ = Plumbing.wait(pid)
         }
+    }
+}
+
+/// A descriptor closed at most once.
+final class LockedDescriptor: @unchecked Sendable {
+    private let lock = NSLock()
+    private var fd: Int32
+
+    init(_ fd: Int32) { self.fd = fd }
+
+    /// Closes it unless that was done before.
+    func close() {
+        lock.lock()
+        defer { lock.unlock() }
+        if fd >= 0 { Glibc.close(fd); fd = -1 }
     }
 }

@@ -12,10 +12,7 @@ import Glibc
 /// The seed's API through the real worker process (`idpbuild build-worker`): as root here, and as an unprivileged
 /// user with subuid ranges under scripts/test-rootless (the worker is then root of a user namespace).
 @Suite(.serialized) struct BuildServiceTests {
-    func config(_ env: BuildEnvironment) -> BuilderConfig {
-        BuilderConfig(registry: env.registry.host, insecureRegistries: [env.registry.host], registriesConf: env.registriesConf,
-                      storeRoot: env.store.root, workerExecutable: idpbuildExecutable, useKubernetes: false, environment: [:])
-    }
+    func config(_ env: BuildEnvironment) -> BuilderConfig { env.builderConfig() }
 
     @Test func seedBuildsAndPushesThroughTheWorkerAndRebuildsFromCache() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: idpbuildExecutable), "build the idpbuild product first")

@@ -16,9 +16,19 @@ import Glibc
 /// host's loopback unless the build allows the host network, and dockerfilePath is relative to contextDir. Through the
 /// real worker: as root here, and as an unprivileged user with subuid ranges under scripts/test-rootless.
 @Suite(.serialized) struct DockerParityTests {
-    func config(_ env: BuildEnvironment) -> BuilderConfig {
-        BuilderConfig(registry: env.registry.host, insecureRegistries: [env.registry.host], registriesConf: env.registriesConf,
-                      storeRoot: env.store.root, workerExecutable: idpbuildExecutable, useKubernetes: false, environment: [:])
+    func config(_ env: BuildEnvironment) -> BuilderConfig { env.builderConfig() }
+
+    /// Writes a tar of entries without data: (name, type `c` character device / `p` FIFO / `f` empty file, major, minor, mode).
+    func writeTar(_ path: String, _ entries: [(String, Character, Int, Int, Int)]) throws {
+        let rows = entries.map { "('\($0.0)', '\($0.1)', \($0.2), \($0.3), \($0.4))" }.joined(separator: ", ")
+        try TestSupport.check(["python3", "-c", """
+            import tarfile
+            kinds = {'c': tarfile.CHRTYPE, 'p': tarfile.FIFOTYPE, 'f': tarfile.REGTYPE}
+            with tarfile.open('\(path)', 'w', format=tarfile.PAX_FORMAT) as t:
+                for name, kind, major, minor, mode in [\(rows)]:
+                    info = tarfile.TarInfo(name); info.type = kinds[kind]; info.devmajor = major; info.devminor = minor; info.mode = mode
+                    t.addfile(info)
+            """])
     }
 
     /// Writes a build context whose files have explicit modes (a checkout's modes would follow its own umask).
@@ -151,15 +161,8 @@ import Glibc
         defer { env.stop() }
         // What a root debootstrap/mmdebstrap tarball holds: /dev/console and /dev/null as character devices, a FIFO.
         let extra = env.directory + "/devices.tar"
-        try TestSupport.check(["python3", "-c", """
-            import tarfile
-            with tarfile.open('\(extra)', 'w', format=tarfile.PAX_FORMAT) as t:
-                for name, kind, major, minor, mode in [('./dev/console', tarfile.CHRTYPE, 5, 1, 0o600), ('./dev/null', tarfile.CHRTYPE, 1, 3, 0o666),
-                                                       ('./run/initctl', tarfile.FIFOTYPE, 0, 0, 0o600)]:
-                    info = tarfile.TarInfo(name); info.type = kind; info.devmajor = major; info.devminor = minor; info.mode = mode
-                    t.addfile(info)
-                info = tarfile.TarInfo('./etc/marker'); info.size = 0; info.mode = 0o644; t.addfile(info)
-            """])
+        try writeTar(extra, [("./dev/console", "c", 5, 1, 0o600), ("./dev/null", "c", 1, 3, 0o666), ("./run/initctl", "p", 0, 0, 0o600),
+                             ("./etc/marker", "f", 0, 0, 0o644)])
         try await pushDerivedBase(env, name: "devbase", extra: extra)
         let context = env.directory + "/context"
         try FileManager.default.createDirectory(atPath: context, withIntermediateDirectories: true)
@@ -189,12 +192,7 @@ import Glibc
         let env = try await BuildEnvironment("escape")
         defer { env.stop() }
         let extra = env.directory + "/escape.tar"
-        try TestSupport.check(["python3", "-c", """
-            import tarfile
-            with tarfile.open('\(extra)', 'w', format=tarfile.PAX_FORMAT) as t:
-                info = tarfile.TarInfo('./dev/console'); info.type = tarfile.CHRTYPE; info.devmajor = 5; info.devminor = 1; t.addfile(info)
-                info = tarfile.TarInfo('../../outside'); info.type = tarfile.CHRTYPE; info.devmajor = 1; info.devminor = 3; t.addfile(info)
-            """])
+        try writeTar(extra, [("./dev/console", "c", 5, 1, 0o600), ("../../outside", "c", 1, 3, 0o600)])
         try await pushDerivedBase(env, name: "escapebase", extra: extra)
         let context = env.directory + "/context"
         try FileManager.default.createDirectory(atPath: context, withIntermediateDirectories: true)

@@ -17,10 +17,7 @@ import Glibc
 /// as root also built by buildah and compared. apt-get inside RUN reaches Debian's mirror.
 @Suite(.serialized, .enabled(if: DebianBase.isAvailable, "needs mmdebstrap (scripts/apt-packages)"))
 struct RealWorldBuildTests {
-    func config(_ env: BuildEnvironment) -> BuilderConfig {
-        BuilderConfig(registry: env.registry.host, insecureRegistries: [env.registry.host], registriesConf: env.registriesConf,
-                      storeRoot: env.store.root, workerExecutable: idpbuildExecutable, useKubernetes: false, environment: [:])
-    }
+    func config(_ env: BuildEnvironment) -> BuilderConfig { env.builderConfig() }
 
     /// A build environment whose registry also has `debian:12`.
     func debianEnvironment(_ label: String) async throws -> BuildEnvironment {

@@ -1,4 +1,5 @@
 import BuildEngine
+import BuildService
 import BuildTestSupport
 import Foundation
 import ImageStore
@@ -45,6 +46,12 @@ final class BuildEnvironment: @unchecked Sendable {
             removeTreeAsNamespaceRoot(directory)
             throw error
         }
+    }
+
+    /// A builder's settings for this registry and store, with the worker built next to the tests.
+    func builderConfig() -> BuilderConfig {
+        BuilderConfig(registry: registry.host, insecureRegistries: [registry.host], registriesConf: registriesConf,
+                      storeRoot: store.root, workerExecutable: idpbuildExecutable, useKubernetes: false, environment: [:])
     }
 
     /// An engine over the store that pulls through the mirror.

@@ -32,6 +32,9 @@ int csandbox_socketpair(int fds[2]);
 /// Forwards SIGINT, SIGTERM and SIGHUP received by this process to `pid` (used while a re-executed copy runs).
 void csandbox_forward_signals(pid_t pid);
 
+/// A pidfd for `pid` (readable once it exits), or -1 where the kernel has none (before Linux 5.3).
+int csandbox_pidfd_open(pid_t pid);
+
 /// Waits for `pid`, retrying on EINTR; returns the raw wait status or -1 with errno set.
 int csandbox_wait(pid_t pid);
 
