@@ -30,7 +30,7 @@ let package = Package(
 
         // Editors: JSON-RPC framing and connection, then the language server (which builds through BuildService).
         .target(name: "JSONRPC"),
-        .target(name: "LanguageServer", dependencies: ["JSONRPC", "DockerfileSyntax", "DockerfileCheck", "BuildService", "BuildEngine",
+        .target(name: "LanguageServer", dependencies: ["JSONRPC", "DockerfileSyntax", "DockerfileCheck", "BuildService", "BuildEvents", "BuildPlanner",
                                                        "ResourceLimits"]),
         // The shared server: sessions on unix and loopback TCP sockets, and the stdio bridge to them.
         .target(name: "LanguageServerHost", dependencies: ["LanguageServer", "JSONRPC"]),
@@ -54,12 +54,16 @@ let package = Package(
         // interface), then libsystemd (sd_notify, socket activation, journald, the user manager over D-Bus).
         .target(name: "ResourceLimits"),
         .target(name: "Systemd", dependencies: ["CSystemd", "ResourceLimits"]),
-        .target(name: "BuildLog", dependencies: ["BuildEngine", "Systemd"]),
+        .target(name: "BuildLog", dependencies: ["BuildEvents", "Systemd"]),
 
-        // Builds: the engine executes a Dockerfile into the store; the service runs it in a worker process and pushes.
-        .target(name: "BuildEngine", dependencies: ["DockerfileSyntax", "DockerfileCheck", "OCI", "HTTP", "ImageStore", "ImageTransfer",
-                                                    "Sandbox", "LayerDiff"]),
-        .target(name: "BuildService", dependencies: ["BuildEngine", "ImageTransfer", "ImageStore", "OCI", "Registry", "RegistriesConf",
+        // Builds: what every front end shares (events, cache states, entitlements); the planner turns a Dockerfile into a
+        // plan without running anything; the engine executes plans into the store; the service runs the engine in a
+        // worker process and pushes.
+        .target(name: "BuildEvents", dependencies: ["DockerfileSyntax"]),
+        .target(name: "BuildPlanner", dependencies: ["BuildEvents", "DockerfileSyntax", "DockerfileCheck", "OCI", "LayerDiff"]),
+        .target(name: "BuildEngine", dependencies: ["BuildEvents", "BuildPlanner", "DockerfileSyntax", "OCI", "HTTP", "ImageStore",
+                                                    "ImageTransfer", "Sandbox", "LayerDiff"]),
+        .target(name: "BuildService", dependencies: ["BuildEvents", "BuildPlanner", "BuildEngine", "ImageTransfer", "ImageStore", "OCI", "Registry", "RegistriesConf",
                                                      "Credentials", "HTTP", "Sandbox", "DockerfileSyntax", "ResourceLimits", "Systemd"]),
 
         .executableTarget(
@@ -67,7 +71,7 @@ let package = Package(
             dependencies: [
                 "DockerfileSyntax", "DockerfileCheck", "JSONRPC", "LanguageServer",
                 "OCI", "HTTP", "Registry", "ImageStore", "ImageTransfer", "RegistriesConf", "Credentials",
-                "Sandbox", "LayerDiff", "BuildEngine", "BuildService", "ResourceLimits", "Systemd", "BuildLog", "LanguageServerHost",
+                "Sandbox", "LayerDiff", "BuildEvents", "BuildPlanner", "BuildEngine", "BuildService", "ResourceLimits", "Systemd", "BuildLog", "LanguageServerHost",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -90,7 +94,7 @@ let package = Package(
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "LSPTestSupport"]),
         .testTarget(name: "LanguageServerTests", dependencies: ["LanguageServer", "JSONRPC", "LSPTestSupport", "BuildService"]),
         // idpbuild in a systemd desktop, against systemd-socket-activate, NOTIFY_SOCKET, journald's socket and cgroups.
-        .testTarget(name: "ServiceTests", dependencies: ["idpbuild", "BuildService", "BuildEngine", "ResourceLimits", "JSONRPC", "LSPTestSupport",
+        .testTarget(name: "ServiceTests", dependencies: ["idpbuild", "BuildService", "BuildEvents", "BuildPlanner", "BuildEngine", "ResourceLimits", "JSONRPC", "LSPTestSupport",
                                                         "TestSupport", "BuildTestSupport", "SandboxTestSupport", "CSandbox"]),
         .testTarget(name: "LanguageServerHostTests", dependencies: ["LanguageServerHost", "LanguageServer", "JSONRPC", "LSPTestSupport"]),
         // Headless Neovim and Emacs (Eglot) against the built `idpbuild lsp`.
@@ -106,15 +110,15 @@ let package = Package(
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "LayerDiff", "SandboxTestSupport"]),
         // A registry with a busybox base image as alpine:3.19 behind a registries.conf mirror, for the build tests.
         .target(name: "BuildTestSupport", dependencies: ["TestSupport", "SandboxTestSupport", "Registry", "OCI"], path: "Tests/BuildTestSupport"),
-        .testTarget(name: "BuildEngineTests", dependencies: ["BuildEngine", "BuildService", "ImageStore", "ImageTransfer", "OCI", "Registry",
+        .testTarget(name: "BuildEngineTests", dependencies: ["BuildEvents", "BuildPlanner", "BuildEngine", "BuildService", "ImageStore", "ImageTransfer", "OCI", "Registry",
                                                             "RegistriesConf", "Sandbox", "LayerDiff", "DockerfileSyntax", "TestSupport",
                                                             "SandboxTestSupport", "BuildTestSupport"]),
         // The build commands, lenses, hints and diagnostics of the language server against real builds and a registry.
-        .testTarget(name: "EditorBuildTests", dependencies: ["idpbuild", "LanguageServer", "JSONRPC", "BuildService", "BuildEngine",
+        .testTarget(name: "EditorBuildTests", dependencies: ["idpbuild", "LanguageServer", "JSONRPC", "BuildService", "BuildEvents", "BuildPlanner", "BuildEngine",
                                                             "LSPTestSupport", "TestSupport", "SandboxTestSupport", "BuildTestSupport"]),
         .testTarget(name: "ResourceLimitsTests", dependencies: ["ResourceLimits"]),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", "ResourceLimits"]),
-        .testTarget(name: "BuildLogTests", dependencies: ["BuildLog", "BuildEngine", "Systemd", "DockerfileSyntax"]),
+        .testTarget(name: "BuildLogTests", dependencies: ["BuildLog", "BuildEvents", "Systemd", "DockerfileSyntax"]),
         .testTarget(name: "LayerDiffTests", dependencies: ["LayerDiff", "CArchive", "SandboxTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     ]
 )

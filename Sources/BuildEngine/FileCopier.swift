@@ -1,3 +1,4 @@
+import BuildPlanner
 import Foundation
 import ImageStore
 #if canImport(Glibc)
@@ -68,7 +69,7 @@ struct FileCopier {
             }
             if let existing = target.lookup(Array(components[0..<count])) {
                 guard existing.isDirectory else {
-                    throw BuildEngineError.io(path: "/" + key, operation: "copy into (it is not a directory in the image)", errno: ENOTDIR)
+                    throw BuildError.io(path: "/" + key, operation: "copy into (it is not a directory in the image)", errno: ENOTDIR)
                 }
                 try makeDirectory(path, mode: existing.status.st_mode & 0o7777, uid: existing.status.st_uid, gid: existing.status.st_gid)
                 setTimes(path, existing.status.st_mtim)
@@ -80,15 +81,15 @@ struct FileCopier {
     }
 
     private func makeDirectory(_ path: String, mode: mode_t, uid: UInt32, gid: UInt32) throws {
-        guard mkdir(path, 0o700) == 0 else { throw BuildEngineError.io(path: path, operation: "create directory", errno: errno) }
+        guard mkdir(path, 0o700) == 0 else { throw BuildError.io(path: path, operation: "create directory", errno: errno) }
         try applyOwnerAndMode(path, uid: uid, gid: gid, mode: mode, isLink: false)
     }
 
     private func applyOwnerAndMode(_ path: String, uid: UInt32, gid: UInt32, mode: mode_t?, isLink: Bool) throws {
         if lchown(path, uid, gid) != 0 && !(errno == EPERM && uid == getuid() && gid == getgid()) {
-            throw BuildEngineError.io(path: path, operation: "set owner \(uid):\(gid) of", errno: errno)
+            throw BuildError.io(path: path, operation: "set owner \(uid):\(gid) of", errno: errno)
         }
-        if let mode, !isLink, chmod(path, mode) != 0 { throw BuildEngineError.io(path: path, operation: "chmod", errno: errno) }
+        if let mode, !isLink, chmod(path, mode) != 0 { throw BuildError.io(path: path, operation: "chmod", errno: errno) }
     }
 
     private func setTimes(_ path: String, _ mtime: timespec) {
@@ -128,13 +129,13 @@ struct FileCopier {
         case S_IFLNK:
             try removeExisting(destination)
             let link = (try? FileManager.default.destinationOfSymbolicLink(atPath: entry.hostPath)) ?? ""
-            guard symlink(link, destination) == 0 else { throw BuildEngineError.io(path: destination, operation: "create symlink", errno: errno) }
+            guard symlink(link, destination) == 0 else { throw BuildError.io(path: destination, operation: "create symlink", errno: errno) }
             try applyOwnerAndMode(destination, uid: who.uid, gid: who.gid, mode: nil, isLink: true)
             setTimes(destination, st.st_mtim)
         case S_IFIFO, S_IFCHR, S_IFBLK:
             guard tree.keepsOwners, !MergedView.isWhiteout(st) else { return }  // the context's devices are not copied
             try removeExisting(destination)
-            guard mknod(destination, st.st_mode, st.st_rdev) == 0 else { throw BuildEngineError.io(path: destination, operation: "create device", errno: errno) }
+            guard mknod(destination, st.st_mode, st.st_rdev) == 0 else { throw BuildError.io(path: destination, operation: "create device", errno: errno) }
             try applyOwnerAndMode(destination, uid: who.uid, gid: who.gid, mode: st.st_mode & 0o7777, isLink: false)
         default:
             return  // sockets are not copied
@@ -145,13 +146,13 @@ struct FileCopier {
     mutating func write(_ bytes: [UInt8], to destination: String, mode fileMode: mode_t, mtime: Int64) throws {
         try removeExisting(destination)
         let fd = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw BuildEngineError.io(path: destination, operation: "create", errno: errno) }
+        guard fd >= 0 else { throw BuildError.io(path: destination, operation: "create", errno: errno) }
         defer { close(fd) }
         var offset = 0
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw BuildEngineError.io(path: destination, operation: "write", errno: errno) }
+            guard n > 0 else { throw BuildError.io(path: destination, operation: "write", errno: errno) }
             offset += n
         }
         try applyOwnerAndMode(destination, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, mode: mode ?? fileMode, isLink: false)
@@ -166,22 +167,22 @@ struct FileCopier {
     /// Copies file bytes with a 1 MiB buffer.
     private func copyFile(_ source: String, to destination: String, size: Int64) throws {
         let input = open(source, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard input >= 0 else { throw BuildEngineError.io(path: source, operation: "read", errno: errno) }
+        guard input >= 0 else { throw BuildError.io(path: source, operation: "read", errno: errno) }
         defer { close(input) }
         let output = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard output >= 0 else { throw BuildEngineError.io(path: destination, operation: "create", errno: errno) }
+        guard output >= 0 else { throw BuildError.io(path: destination, operation: "create", errno: errno) }
         defer { close(output) }
         var buffer = [UInt8](repeating: 0, count: Int(min(max(size, 4096), 1 << 20)))
         while true {
             let n = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw BuildEngineError.io(path: source, operation: "read", errno: errno) }
+            guard n >= 0 else { throw BuildError.io(path: source, operation: "read", errno: errno) }
             if n == 0 { break }
             var offset = 0
             while offset < n {
                 let w = buffer.withUnsafeBytes { Glibc.write(output, $0.baseAddress! + offset, n - offset) }
                 if w < 0 && errno == EINTR { continue }
-                guard w > 0 else { throw BuildEngineError.io(path: destination, operation: "write", errno: errno) }
+                guard w > 0 else { throw BuildError.io(path: destination, operation: "write", errno: errno) }
                 offset += w
             }
         }

@@ -1,3 +1,4 @@
+import BuildPlanner
 import Foundation
 import ImageStore
 import LayerDiff
@@ -16,11 +17,11 @@ public enum ImageLayers {
     static func directories(layers: [Descriptor], rootfs: RootFS, label: String, store: ImageStore, warn: (String) -> Void) throws -> [String] {
         let chain = rootfs.chainIDs
         guard chain.count == layers.count else {
-            throw BuildEngineError.io(path: label, operation: "match \(chain.count) diff IDs to \(layers.count) layers of", errno: EINVAL)
+            throw BuildError.io(path: label, operation: "match \(chain.count) diff IDs to \(layers.count) layers of", errno: EINVAL)
         }
         return try layers.enumerated().map { position, layer in
             if !store.hasLayer(chain[position]) {
-                try store.unpackLayer(layer, chainID: chain[position], options: UnpackOptions(whiteouts: .overlay(xattrPrefix: BuildRun.overlayXattrPrefix)),
+                try store.unpackLayer(layer, chainID: chain[position], options: UnpackOptions(whiteouts: .overlay(xattrPrefix: PlanExecution.overlayXattrPrefix)),
                                       warn: warn)
             }
             return store.layerPath(chain[position])
@@ -39,7 +40,7 @@ public enum ImageLayers {
             unlink(temporary)
             throw error
         }
-        let created = BuildRun.rfc3339(timestamp.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? Date())
+        let created = Planner.rfc3339(timestamp.map { Date(timeIntervalSince1970: TimeInterval($0)) } ?? Date())
         var config = image.config
         var layers = image.manifest.layers.map { layer -> Descriptor in
             var copy = layer

@@ -1,3 +1,4 @@
+import BuildPlanner
 import Foundation
 import ImageStore
 #if canImport(Glibc)
@@ -13,16 +14,7 @@ struct MergedView {
     let layersTopFirst: [String]
 
     /// One entry found in a layer.
-    struct Entry {
-        /// Its path on this machine (inside one layer tree).
-        var hostPath: String
-        /// Its `lstat`.
-        var status: stat
-
-        var isDirectory: Bool { (status.st_mode & S_IFMT) == S_IFDIR }
-        var isSymlink: Bool { (status.st_mode & S_IFMT) == S_IFLNK }
-        var isRegular: Bool { (status.st_mode & S_IFMT) == S_IFREG }
-    }
+    typealias Entry = TreeEntry
 
     static func isWhiteout(_ st: stat) -> Bool { (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0 }
 
@@ -79,44 +71,11 @@ struct MergedView {
     }
 }
 
-/// Resolves `components` in a tree whose entries `lookup` finds, as if the tree were `/`: symlinks on the way are
-/// followed within it (an absolute target starts again at its root, `..` stops there); the last one only when
-/// `followLast`. `shownAs` names the path in the error for a symlink loop.
-func resolveSymlinks(_ components: [String], followLast: Bool, shownAs: String,
-                     lookup: ([String]) -> MergedView.Entry?) throws -> [String] {
-    var resolved: [String] = []
-    var pending = Array(components.reversed())
-    var hops = 0
-    while let part = pending.popLast() {
-        if part == "." || part.isEmpty { continue }
-        if part == ".." { if !resolved.isEmpty { resolved.removeLast() }; continue }
-        let candidate = resolved + [part]
-        if followLast || !pending.isEmpty, let entry = lookup(candidate), entry.isSymlink {
-            hops += 1
-            if hops > 255 { throw BuildEngineError.io(path: shownAs, operation: "resolve (too many symlinks)", errno: ELOOP) }
-            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: entry.hostPath)) ?? ""
-            if target.hasPrefix("/") { resolved.removeAll() }
-            pending.append(contentsOf: target.split(separator: "/").map(String.init).reversed())
-            continue
-        }
-        resolved = candidate
-    }
-    return resolved
-}
-
-/// Splits an absolute or relative image path into clean components (`..` kept for `resolve`).
-func pathComponents(_ path: String) -> [String] {
-    path.split(separator: "/").map(String.init).filter { $0 != "." }
-}
-
-/// Joins a path onto a working directory, as WORKDIR and COPY destinations do; the result is absolute and clean.
-func absolutePath(_ path: String, relativeTo directory: String) -> String {
-    let combined = path.hasPrefix("/") ? path : (directory.hasSuffix("/") ? directory : directory + "/") + path
-    var parts: [String] = []
-    for part in combined.split(separator: "/") {
-        if part == "." || part.isEmpty { continue }
-        if part == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
-        parts.append(String(part))
-    }
-    return "/" + parts.joined(separator: "/")
+/// A stage's or an image's layers as a source tree.
+struct LayerTree: SourceTree {
+    let view: MergedView
+    var keepsOwners: Bool { true }
+    func entry(_ components: [String]) -> TreeEntry? { view.lookup(components) }
+    func children(_ components: [String]) -> [String] { view.list(components) }
+    func resolve(_ components: [String], followLast: Bool) throws -> [String] { try view.resolve(components, followLast: followLast) }
 }

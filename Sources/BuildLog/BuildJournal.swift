@@ -1,4 +1,4 @@
-import BuildEngine
+import BuildEvents
 import Foundation
 import Systemd
 

@@ -1,4 +1,6 @@
 import BuildEngine
+import BuildEvents
+import BuildPlanner
 import Credentials
 import Dispatch
 import Foundation
@@ -6,8 +8,8 @@ import HTTP
 import ImageStore
 import ImageTransfer
 import OCI
-import Registry
 import RegistriesConf
+import Registry
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -79,15 +81,20 @@ public enum BuildWorker {
         }
     }
 
-    static func perform(_ job: WorkerJob, output: EventWriter) async throws -> BuildSummary {
+    /// Builds the job (running `plan` when one was made for it in this process) and pushes.
+    static func perform(_ job: WorkerJob, plan: BuildPlan? = nil, output: EventWriter) async throws -> BuildSummary {
         let environment = ProcessInfo.processInfo.environment
         let store = try ImageStore(root: job.config.storeRoot ?? ImageStore.defaultRoot(environment: environment))
         let transfer = try makeTransfer(job.config, store: store, output: output)
         let engine = BuildEngine(store: store, transfer: transfer)
         var summary: BuildSummary
         do {
-            summary = try await engine.build(job.options) { output.write($0) }
-        } catch let error as BuildEngineError {
+            if let plan {
+                summary = try await engine.execute(plan, options: job.options) { output.write($0) }
+            } else {
+                summary = try await engine.build(job.options) { output.write($0) }
+            }
+        } catch let error as BuildError {
             return BuildSummary(success: false, error: error.description)
         }
         if let destination = job.push, let tag = job.options.tags.first {

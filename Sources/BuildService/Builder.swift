@@ -1,4 +1,7 @@
 import BuildEngine
+import BuildEvents
+import BuildPlanner
+import DockerfileSyntax
 import Foundation
 import ImageStore
 import LayerDiff
@@ -20,12 +23,15 @@ public struct BuildExtras: Sendable, Codable, Hashable {
     public var secrets: [String: String]
     /// Memory, CPU and process limits for the worker and everything it starts (see `BuildLimits`).
     public var limits: ResourceLimits
+    /// How many stages may run at once (`--jobs`).
+    public var jobs: Int
     /// What the Dockerfile may do beyond the defaults (`--allow network.host`).
     public var entitlements: Set<BuildEntitlement>
 
     /// Makes extras; the timestamp defaults to `SOURCE_DATE_EPOCH` when set.
     public init(timestamp: Int64? = nil, pull: Bool = false, compression: LayerCompression = .gzip, secrets: [String: String] = [:],
                 limits: ResourceLimits = ResourceLimits(), entitlements: Set<BuildEntitlement> = [],
+                jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.timestamp = timestamp ?? environment["SOURCE_DATE_EPOCH"].flatMap { Int64($0) }
         self.pull = pull
@@ -33,6 +39,7 @@ public struct BuildExtras: Sendable, Codable, Hashable {
         self.secrets = secrets
         self.limits = limits
         self.entitlements = entitlements
+        self.jobs = max(1, jobs)
     }
 }
 
@@ -62,8 +69,18 @@ public struct Builder: Sendable {
         await build(request, push: true, extras: extras, events: events)
     }
 
-    /// Builds (and pushes when `push`), reporting events; a failure is a response with `success: false`.
-    public func build(_ request: BuildRequest, push: Bool, extras: BuildExtras = BuildExtras(),
+    /// The engine's options for a request (the Dockerfile's `text` instead of the file's when given: an editor's buffer).
+    func options(_ request: BuildRequest, extras: BuildExtras, text: [UInt8]? = nil) -> BuildOptions {
+        BuildOptions(
+            dockerfilePath: request.absoluteDockerfilePath, contextDirectory: request.absoluteContextDir, tags: [request.fullTag(config: config)],
+            buildArguments: request.buildArgs, target: request.target, platform: request.platform, noCache: request.noCache,
+            pull: extras.pull, timestamp: extras.timestamp, compression: extras.compression, secrets: extras.secrets.mapValues(Self.absolute),
+            entitlements: extras.entitlements, dockerfileContents: text.map { Data($0) }, jobs: extras.jobs)
+    }
+
+    /// Builds (and pushes when `push`), reporting events; a failure is a response with `success: false`. `dockerfile` is
+    /// the Dockerfile already parsed (an editor's document: its text is what is built, in the worker too).
+    public func build(_ request: BuildRequest, push: Bool, extras: BuildExtras = BuildExtras(), dockerfile: BuildDefinition? = nil,
                       events: @escaping BuildEventHandler = { _ in }) async -> BuildResponse {
         var request = request
         let fullTag = request.fullTag(config: config)
@@ -71,18 +88,16 @@ public struct Builder: Sendable {
             return BuildResponse(fullTag: fullTag, success: false, error: "\(error)")
         }
         let tag = request.fullTag(config: config)
-        let options = BuildOptions(
-            dockerfilePath: request.absoluteDockerfilePath, contextDirectory: request.absoluteContextDir, tags: [tag],
-            buildArguments: request.buildArgs, target: request.target, platform: request.platform, noCache: request.noCache,
-            pull: extras.pull, timestamp: extras.timestamp, compression: extras.compression, secrets: extras.secrets.mapValues(Self.absolute),
-            entitlements: extras.entitlements)
+        let options = options(request, extras: extras, text: dockerfile.map { $0.dockerfile.source.bytes })
         var config = self.config
         config.registriesConf = config.registriesConf.map(Self.absolute)
         config.caFile = config.caFile.map(Self.absolute)
         config.storeRoot = config.storeRoot.map(Self.absolute)
         let job = WorkerJob(options: options, push: push ? tag : nil, config: config)
-        if extras.limits.isEmpty, !extras.pull, !request.noCache, await Self.everyStepIsCached(options, config: config) {
-            return await buildHere(job, tag: tag, events: events)
+        // Planned here first: a build whose every step is cached runs in this process, from this plan.
+        if extras.limits.isEmpty, !extras.pull, !request.noCache, let plan = try? Self.planHere(options, config: config, dockerfile: dockerfile),
+           plan.isFullyCached {
+            return await buildHere(job, plan: plan, tag: tag, events: events)
         }
         let group: (any LimitedGroup)?
         do {
@@ -106,20 +121,19 @@ public struct Builder: Sendable {
         }
     }
 
-    /// Whether the build would only read cache records: no step runs, copies or pulls.
-    static func everyStepIsCached(_ options: BuildOptions, config: BuilderConfig) async -> Bool {
-        guard let store = try? ImageStore(root: config.storeRoot ?? ImageStore.defaultRoot()),
-              let states = try? await BuildEngine(store: store, transfer: nil).cacheStates(options) else { return false }
-        return !states.isEmpty && states.allSatisfy { $0.state != .willRun }
+    /// Plans `options` in this process against the store of `config`: nothing runs, nothing is pulled.
+    static func planHere(_ options: BuildOptions, config: BuilderConfig, dockerfile: BuildDefinition?) throws -> BuildPlan {
+        let store = try ImageStore(root: config.storeRoot ?? ImageStore.defaultRoot())
+        return try BuildEngine(store: store, transfer: nil).plan(options, definition: dockerfile)
     }
 
     /// A build whose every step is cached runs in this process: the worker would execute nothing of the
     /// Dockerfile's (no RUN, no copy) and only write the image and push it, so its process start (and, rootless,
     /// the user namespace) is saved.
-    func buildHere(_ job: WorkerJob, tag: String, events: @escaping BuildEventHandler) async -> BuildResponse {
+    func buildHere(_ job: WorkerJob, plan: BuildPlan, tag: String, events: @escaping BuildEventHandler) async -> BuildResponse {
         var summary: BuildSummary
         do {
-            summary = try await BuildWorker.perform(job, output: EventWriter(handler: events))
+            summary = try await BuildWorker.perform(job, plan: plan, output: EventWriter(handler: events))
         } catch is CancellationError {
             return BuildResponse(fullTag: tag, success: false, error: "the build was cancelled; nothing was pushed")
         } catch {

@@ -1,4 +1,7 @@
 import BuildEngine
+import BuildEvents
+import BuildPlanner
+import DockerfileSyntax
 import Foundation
 import ImageStore
 
@@ -6,15 +9,19 @@ extension Builder {
     /// Whether each instruction of `request`'s Dockerfile would come from the build cache (`cached`), run
     /// (`willRun`) or only change the config (`metadata`), computed in this process from the store's cache records
     /// and the context's file metadata: nothing runs, nothing is pulled, no worker starts (editors show it as inlay
-    /// hints). Every stage is planned, whatever the target. Throws `BuildEngineError` for a Dockerfile with errors or
+    /// hints). Every stage is planned, whatever the target. Throws `BuildError` for a Dockerfile with errors or
     /// a missing context, `BuildServiceError` for a malformed request.
-    public func cacheStates(_ request: BuildRequest) async throws -> [StepCacheState] {
+    public func cacheStates(_ request: BuildRequest, dockerfile: BuildDefinition? = nil) throws -> [StepCacheState] {
+        try plan(request, dockerfile: dockerfile).cacheStates
+    }
+
+    /// The plan of `request` (its Dockerfile parsed from `dockerfile` when given) against this builder's store: every
+    /// step with its cache key, cached or why it will run. Nothing runs, nothing is pulled (`idpbuild build --dry-run`).
+    public func plan(_ request: BuildRequest, extras: BuildExtras = BuildExtras(), dockerfile: BuildDefinition? = nil) throws -> BuildPlan {
         var request = request
         try request.validate()
-        let options = BuildOptions(dockerfilePath: request.absoluteDockerfilePath, contextDirectory: request.absoluteContextDir,
-                                   tags: [request.fullTag(config: config)], buildArguments: request.buildArgs, target: request.target,
-                                   platform: request.platform, noCache: request.noCache)
-        let store = try ImageStore(root: config.storeRoot.map(Self.absolute) ?? ImageStore.defaultRoot())
-        return try await BuildEngine(store: store, transfer: nil).cacheStates(options)
+        var config = self.config
+        config.storeRoot = config.storeRoot.map(Self.absolute)
+        return try Self.planHere(options(request, extras: extras), config: config, dockerfile: dockerfile)
     }
 }

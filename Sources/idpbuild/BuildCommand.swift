@@ -1,6 +1,8 @@
 import ArgumentParser
 import BuildEngine
+import BuildEvents
 import BuildLog
+import BuildPlanner
 import BuildService
 import Dispatch
 import Foundation

@@ -1,8 +1,10 @@
 import ArgumentParser
 import BuildEngine
+import BuildEvents
+import BuildPlanner
 import Dispatch
-import ImageStore
 import Foundation
+import ImageStore
 import LayerDiff
 import Sandbox
 #if canImport(Glibc)

@@ -1,10 +1,12 @@
 import BuildEngine
+import BuildEvents
+import BuildPlanner
 import Foundation
 import ImageStore
 import OCI
 import SandboxTestSupport
-import Testing
 import TestSupport
+import Testing
 #if canImport(Glibc)
 import Glibc
 #endif

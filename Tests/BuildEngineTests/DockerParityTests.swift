@@ -1,12 +1,14 @@
 import BuildEngine
+import BuildEvents
+import BuildPlanner
 import BuildService
 import Foundation
 import ImageStore
 import OCI
 import Registry
 import SandboxTestSupport
-import Testing
 import TestSupport
+import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -256,7 +258,7 @@ import Glibc
         #expect(FileManager.default.currentDirectoryPath != seed)
         let response = await Builder(config: config(env)).build(BuildRequest(dockerfilePath: "Dockerfile", contextDir: seed, imageName: "seed"), push: false)
         #expect(response.success, "\(response.error ?? "")")
-        let states = try await Builder(config: config(env)).cacheStates(BuildRequest(dockerfilePath: "Dockerfile", contextDir: seed, imageName: "seed"))
+        let states = try Builder(config: config(env)).cacheStates(BuildRequest(dockerfilePath: "Dockerfile", contextDir: seed, imageName: "seed"))
         #expect(!states.isEmpty && states.allSatisfy { $0.state != .willRun })
     }
 }

@@ -1,11 +1,13 @@
 import BuildEngine
+import BuildEvents
+import BuildPlanner
 import Foundation
 import ImageStore
 import OCI
 import Sandbox
 import SandboxTestSupport
-import Testing
 import TestSupport
+import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -59,7 +61,7 @@ struct EngineTests {
         let first = try await engine.build(options)
         #expect(first.stepsRun == 3 && first.stepsCached == 0)
         let layersBefore = try FileManager.default.contentsOfDirectory(atPath: env.store.root + "/layers").sorted()
-        let planned = try await engine.cacheStates(options)
+        let planned = try engine.cacheStates(options)
         #expect(planned.map(\.state) == [.cached, .cached, .cached, .cached])
 
         let second = try await engine.build(options)
@@ -77,7 +79,7 @@ struct EngineTests {
         #expect(try await engine.build(options).stepsRun == 0)
 
         try "two\n".write(toFile: context + "/a.txt", atomically: true, encoding: .utf8)
-        let plannedAfterEdit = try await engine.cacheStates(options)
+        let plannedAfterEdit = try engine.cacheStates(options)
         #expect(plannedAfterEdit.map(\.state) == [.cached, .willRun, .willRun, .willRun])
         let third = try await engine.build(options)
         #expect(third.stepsRun == 3)
@@ -164,7 +166,7 @@ struct EngineTests {
         let builder = try env.unpack("example.test/builder:latest")
         #expect(text(builder + "/out/version.txt") == "version 1.0\n")
         #expect(FileManager.default.isExecutableFile(atPath: builder + "/bin/busybox"))
-        await #expect(throws: BuildEngineError.self) { try await env.engine().build(env.options("multistage", target: "nosuch")) }
+        await #expect(throws: BuildError.self) { try await env.engine().build(env.options("multistage", target: "nosuch")) }
     }
 
     @Test func copyAndAddFollowDockerSemantics() async throws {
@@ -223,7 +225,7 @@ struct EngineTests {
         do {
             _ = try await env.engine().build(env.options(context))
             Issue.record("expected the missing secret to fail the build")
-        } catch let error as BuildEngineError {
+        } catch let error as BuildError {
             #expect(error.description.contains("--secret id=missing"))
         }
     }
@@ -249,7 +251,7 @@ struct EngineTests {
         do {
             _ = try await env.engine().build(env.options("failing"), events: events.handler)
             Issue.record("expected the build to fail")
-        } catch let error as BuildEngineError {
+        } catch let error as BuildError {
             guard case let .runFailed(instruction, range, exitCode, tail) = error else { Issue.record("unexpected \(error)"); return }
             #expect(instruction == "RUN echo before failing && exit 3")
             #expect(range?.start.line == 2)
@@ -372,7 +374,7 @@ struct MoreCopyTests {
         do {
             _ = try await env.engine().build(env.options(context))
             Issue.record("expected a checksum mismatch")
-        } catch let error as BuildEngineError {
+        } catch let error as BuildError {
             #expect(error.description.contains("not --checksum=\(wrong)"))
         }
         // A URL that answers 404 is a missing source.
@@ -380,7 +382,7 @@ struct MoreCopyTests {
         do {
             _ = try await env.engine().build(env.options(context))
             Issue.record("expected a 404")
-        } catch let error as BuildEngineError {
+        } catch let error as BuildError {
             #expect(error.description.contains("HTTP 404"))
         }
     }

@@ -1,11 +1,13 @@
 import BuildEngine
+import BuildEvents
+import BuildPlanner
 import BuildService
 import BuildTestSupport
 import Foundation
 import OCI
 import SandboxTestSupport
-import Testing
 import TestSupport
+import Testing
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,12 +1,14 @@
 import BuildEngine
+import BuildEvents
+import BuildPlanner
 import BuildService
 import BuildTestSupport
 import Foundation
 import ImageStore
 import ImageTransfer
 import OCI
-import Registry
 import RegistriesConf
+import Registry
 import Sandbox
 import SandboxTestSupport
 import TestSupport

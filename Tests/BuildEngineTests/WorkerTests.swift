@@ -1,9 +1,11 @@
-@testable import BuildService
+import BuildEvents
 import BuildEngine
+import BuildPlanner
+@testable import BuildService
 import Foundation
 import SandboxTestSupport
-import Testing
 import TestSupport
+import Testing
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,6 @@
 import BuildEngine
+import BuildEvents
+import BuildPlanner
 @testable import BuildService
 import Foundation
 import JSONRPC

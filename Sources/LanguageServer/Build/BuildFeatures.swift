@@ -1,4 +1,5 @@
-import BuildEngine
+import BuildEvents
+import BuildPlanner
 import BuildService
 import DockerfileCheck
 import DockerfileSyntax
@@ -402,7 +403,7 @@ final class BuildFeatures: Sendable {
         if let cached = state.withLock({ $0.hints[snapshot.uri] }), cached.key == key {
             states = cached.hints
         } else {
-            states = try await planCacheStates(snapshot, path: path, contextDir: contextDir, settings: context.settings)
+            states = planCacheStates(snapshot, path: path, contextDir: contextDir, settings: context.settings)
             try Task.checkCancellation()
             state.withLock { $0.hints[snapshot.uri] = (key, states) }
         }
@@ -416,24 +417,23 @@ final class BuildFeatures: Sendable {
                 return InlayHint(position: range.end, label: "cached", tooltip: "idpbuild: this step's result is in the local build cache", paddingLeft: true)
             case .willRun:
                 return InlayHint(position: range.end, label: "will run",
-                                 tooltip: "idpbuild: no cache record for this step (or a step before it will run)", paddingLeft: true)
+                                 tooltip: "idpbuild: this step will run: \(step.reason ?? "no cache record")", paddingLeft: true)
             case .metadata:
                 return nil
             }
         }
     }
 
-    private func planCacheStates(_ snapshot: DocumentSnapshot, path: String, contextDir: String, settings: ServerSettings) async throws -> [StepCacheState] {
+    /// The cache states of the document's own parse (its unsaved text), planned in this process.
+    func planCacheStates(_ snapshot: DocumentSnapshot, path: String, contextDir: String, settings: ServerSettings) -> [StepCacheState] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: contextDir, isDirectory: &isDirectory), isDirectory.boolValue else { return [] }
-        let copy = try PrivateDockerfile(bytes: snapshot.analysis.bytes, original: path, in: coordinator.temporaryDirectory)
-        defer { copy.remove() }
-        let request = BuildRequest(dockerfilePath: copy.path, contextDir: contextDir, imageName: BuildRequest.repositoryName(forContext: contextDir),
+        let request = BuildRequest(dockerfilePath: path, contextDir: contextDir, imageName: BuildRequest.repositoryName(forContext: contextDir),
                                    imageTag: "latest", buildArgs: settings.buildArgs, namespace: settings.namespace)
         do {
-            return try await Builder(config: builderConfig(settings)).cacheStates(request)
+            return try Builder(config: builderConfig(settings)).cacheStates(request, dockerfile: snapshot.analysis.definition)
         } catch {
-            log.log(.debug, "no inlay hints for \(path): \(copy.restoringPath(in: "\(error)"))")
+            log.log(.debug, "no inlay hints for \(path): \(error)")
             return []
         }
     }
@@ -454,45 +454,6 @@ actor RefreshThrottle {
     }
 
     private func fired() { scheduled = false }
-}
-
-/// The text to build, written to a private folder under the Dockerfile's own name (with its
-/// `NAME.dockerignore`, which BuildKit reads next to the Dockerfile), so the build sees exactly the editor's
-/// buffer, saved or not, while COPY reads the context on disk.
-struct PrivateDockerfile: Sendable {
-    let folder: String
-    let path: String
-    let original: String
-
-    init(bytes: [UInt8], original: String, in directory: String) throws {
-        var template = Array((directory + "/idpbuild-lsp-XXXXXX").utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw CopyError(description: "cannot create a folder in \(directory) for the text to build: \(String(cString: strerror(errno))); check TMPDIR")
-        }
-        folder = String(cString: made)
-        self.original = original
-        let name = (original as NSString).lastPathComponent
-        path = folder + "/" + (name.isEmpty ? "Dockerfile" : name)
-        do {
-            try Data(bytes).write(to: URL(fileURLWithPath: path))
-            if let ignore = FileManager.default.contents(atPath: original + ".dockerignore") {
-                try ignore.write(to: URL(fileURLWithPath: path + ".dockerignore"))
-            }
-        } catch {
-            try? FileManager.default.removeItem(atPath: folder)
-            throw error
-        }
-    }
-
-    /// Why the copy could not be made.
-    struct CopyError: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    /// `text` with the private copy's path replaced by the real one (for messages).
-    func restoringPath(in text: String) -> String { text.replacingOccurrences(of: path, with: original) }
-
-    func remove() { try? FileManager.default.removeItem(atPath: folder) }
 }
 
 /// The first of several possible answers, to one waiter.

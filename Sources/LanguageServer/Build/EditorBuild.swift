@@ -1,4 +1,5 @@
-import BuildEngine
+import BuildEvents
+import BuildPlanner
 import BuildService
 import DockerfileSyntax
 import Foundation
@@ -17,28 +18,18 @@ struct EditorBuild: Sendable {
     func run() async -> BuildResponse {
         let reference = resolved.reference
         let title = push ? "Build and push \(reference)" : "Build \(reference)"
-        let copy: PrivateDockerfile
-        do {
-            copy = try PrivateDockerfile(bytes: resolved.analysis.bytes, original: resolved.path, in: features.coordinator.temporaryDirectory)
-        } catch {
-            let message = "cannot prepare the build of \(resolved.path): \(error)"
-            context.client.showMessage(.error, "idpbuild: \(message)")
-            return BuildResponse(fullTag: reference, success: false, error: message)
-        }
-        defer { copy.remove() }
         let reporter = await context.beginProgress(title: title, cancellable: true, message: "starting")
         let logs = LogBatcher(client: context.client)
         let source = resolved.version.map { "the editor's text (version \($0))" } ?? "the file on disk"
         await logs.add("idpbuild: \(push ? "building and pushing" : "building") \(reference) from \(source) of \(resolved.path), context \(resolved.request.contextDir)",
                        type: .info)
-        var request = resolved.request
-        request.dockerfilePath = copy.path
+        let request = resolved.request
         let (stream, continuation) = AsyncStream<BuildEvent>.makeStream()
         let progress = BuildProgress(push: push, reference: reference)
         let consumer = Task { [features, resolved, id] in
             var progress = progress
             for await event in stream {
-                let update = progress.apply(event, restoringPath: copy.restoringPath)
+                let update = progress.apply(event)
                 for (line, type) in update.log { await logs.add(line, type: type) }
                 if let message = update.report { await reporter.report(message: SecretRedaction.redact(message), percentage: progress.percentage) }
                 if update.stepChanged {
@@ -49,12 +40,13 @@ struct EditorBuild: Sendable {
             return progress
         }
         let builder = Builder(config: resolved.config)
+        // The document's own parse is planned, and its text travels to the worker with the job.
         var response = await builder.build(request, push: push, extras: BuildExtras(limits: resolved.limits, entitlements: resolved.entitlements),
-                                           events: { continuation.yield($0) })
+                                           dockerfile: resolved.analysis.definition, events: { continuation.yield($0) })
         continuation.finish()
         let final = await consumer.value
         let cancelled = Task.isCancelled
-        response.error = response.error.map { SecretRedaction.redact(copy.restoringPath(in: $0)) }
+        response.error = response.error.map { SecretRedaction.redact($0) }
         if cancelled && !response.success {
             response.error = "the build was cancelled; nothing was pushed"
         }
@@ -68,7 +60,7 @@ struct EditorBuild: Sendable {
                                                             end: Position(line: range.end.line, character: 0)),
                                             severity: .error, code: failure.exitCode == nil ? "BuildStepFailed" : "RunFailed",
                                             codeDescription: nil, source: BuildFeatures.diagnosticSource,
-                                            message: SecretRedaction.redact(Self.message(failure, restoringPath: copy.restoringPath)), tags: nil)
+                                            message: SecretRedaction.redact(Self.message(failure)), tags: nil)
                 if let anchor = AnchoredDiagnostic.anchor(at: range, in: resolved.analysis.dockerfile, diagnostic: diagnostic) {
                     anchored.append(anchor)
                 }
@@ -99,7 +91,7 @@ struct EditorBuild: Sendable {
 
     /// A failed step's diagnostic message: the exit code and the last output lines of a RUN, else the engine's sentence
     /// (also for a RUN the kernel killed at the build's memory limit).
-    static func message(_ failure: BuildEvent, restoringPath: (String) -> String) -> String {
+    static func message(_ failure: BuildEvent) -> String {
         if let code = failure.exitCode, !BuildLimits.isOutOfMemory(failure.message) {
             var text = "this RUN failed with exit code \(code)"
             if let tail = failure.tail, !tail.isEmpty {
@@ -107,7 +99,7 @@ struct EditorBuild: Sendable {
             }
             return text
         }
-        return restoringPath(failure.message ?? "this step failed")
+        return failure.message ?? "this step failed"
     }
 }
 
@@ -158,7 +150,7 @@ struct BuildProgress: Sendable {
         return "step \(step)/\(totalSteps)"
     }
 
-    mutating func apply(_ event: BuildEvent, restoringPath: (String) -> String) -> Update {
+    mutating func apply(_ event: BuildEvent) -> Update {
         var update = Update()
         let number = event.step.map { "#\($0) " } ?? ""
         switch event.kind {
@@ -194,9 +186,9 @@ struct BuildProgress: Sendable {
             }
         case .stepFailed:
             failure = event
-            update.log.append(("\(number)ERROR \(restoringPath(event.message ?? "the step failed"))", .error))
+            update.log.append(("\(number)ERROR \(event.message ?? "the step failed")", .error))
         case .warning:
-            update.log.append(("warning: \(restoringPath(event.message ?? ""))", .warning))
+            update.log.append(("warning: \(event.message ?? "")", .warning))
         case .finished:
             break
         }

@@ -1,4 +1,5 @@
-import BuildEngine
+import BuildEvents
+import BuildPlanner
 import DockerfileCheck
 import DockerfileSyntax
 import Foundation

@@ -1,3 +1,4 @@
+import BuildEvents
 import Foundation
 import LayerDiff
 
@@ -27,12 +28,17 @@ public struct BuildOptions: Sendable, Codable, Hashable {
     public var secrets: [String: String]
     /// What the build may do beyond the defaults (`--allow network.host`), as BuildKit's entitlements.
     public var entitlements: Set<BuildEntitlement>
+    /// The Dockerfile's bytes when they are not the file's (an editor's unsaved text); nil reads `dockerfilePath`.
+    public var dockerfileContents: Data?
+    /// How many stages may run at once (`--jobs`; at least 1).
+    public var jobs: Int
 
     /// Makes options; only the Dockerfile and the context are required.
     public init(dockerfilePath: String, contextDirectory: String, tags: [String] = [], buildArguments: [String: String] = [:],
                 target: String? = nil, platform: String? = nil, noCache: Bool = false, pull: Bool = false,
                 timestamp: Int64? = nil, compression: LayerCompression = .gzip, secrets: [String: String] = [:],
-                entitlements: Set<BuildEntitlement> = []) {
+                entitlements: Set<BuildEntitlement> = [], dockerfileContents: Data? = nil,
+                jobs: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.dockerfilePath = dockerfilePath
         self.contextDirectory = contextDirectory
         self.tags = tags
@@ -45,34 +51,7 @@ public struct BuildOptions: Sendable, Codable, Hashable {
         self.compression = compression
         self.secrets = secrets
         self.entitlements = entitlements
+        self.dockerfileContents = dockerfileContents
+        self.jobs = max(1, jobs)
     }
-}
-
-/// A privilege a build must be started with before a Dockerfile may use it (BuildKit's `--allow`).
-public enum BuildEntitlement: String, Sendable, Codable, Hashable, CaseIterable {
-    /// `RUN --network=host`: the step shares the host's network, and every service on its loopback.
-    case networkHost = "network.host"
-
-    /// Parses `--allow` values; throws a message naming the known ones.
-    public static func parse(_ values: [String]) throws -> Set<BuildEntitlement> {
-        var result = Set<BuildEntitlement>()
-        for value in values.flatMap({ $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }) where !value.isEmpty {
-            if value == "security.insecure" {
-                throw BuildEntitlementError(message: "--allow security.insecure is not supported: idpbuild runs every RUN rootless and sandboxed")
-            }
-            guard let entitlement = BuildEntitlement(rawValue: value) else {
-                throw BuildEntitlementError(message: "--allow \(value): unknown entitlement; known: \(allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            result.insert(entitlement)
-        }
-        return result
-    }
-}
-
-/// An `--allow` value that is not an entitlement idpbuild grants.
-public struct BuildEntitlementError: Error, Sendable, CustomStringConvertible {
-    /// What was wrong and what is known.
-    public let message: String
-    /// The message.
-    public var description: String { message }
 }

@@ -46,7 +46,7 @@ public struct BuildSummary: Sendable, Codable, Hashable {
 public struct BuildEvent: Sendable, Codable, Hashable {
     /// What happened.
     public enum Kind: String, Sendable, Codable, Hashable {
-        /// A step began: `step`, `totalSteps`, `stage`, `instruction`, `range`.
+        /// A step began: `step`, `totalSteps`, `stage`, `instruction`, `range`, and `reason` when it will run.
         case stepStarted
         /// The step was answered from the cache: `step`, `instruction`, `range`.
         case stepCached
@@ -96,6 +96,8 @@ public struct BuildEvent: Sendable, Codable, Hashable {
     public var durationMs: Int?
     /// The outcome, for `finished`.
     public var summary: BuildSummary?
+    /// Why a started step runs (the first input that changed since it was last built, `--no-cache`, …).
+    public var reason: String?
 
     /// Makes an event of a kind; set the fields that kind uses.
     public init(_ kind: Kind) { self.kind = kind }

@@ -1,7 +1,8 @@
+import BuildEvents
 import DockerfileSyntax
 
 /// Why a build failed; each case says what failed, where, and what to try.
-public enum BuildEngineError: Error, Sendable, CustomStringConvertible {
+public enum BuildError: Error, Sendable, CustomStringConvertible {
     /// The Dockerfile could not be read.
     case dockerfileUnreadable(path: String, detail: String)
     /// The context directory is missing or not a directory.

@@ -4,7 +4,7 @@ import Foundation
 /// exceptions, `*` and `?` within a path component, `**` across components, `[...]` classes, `\` escapes; a path is
 /// excluded when it or one of its parent directories matches, and the last matching pattern wins.
 public struct DockerIgnore: Sendable {
-    struct Pattern: @unchecked Sendable {
+    package struct Pattern: @unchecked Sendable {
         var text: String
         var exclusion: Bool
         var regex: NSRegularExpression
@@ -41,7 +41,7 @@ public struct DockerIgnore: Sendable {
             do {
                 patterns.append(Pattern(text: cleaned, exclusion: exclusion, regex: try Self.compile(cleaned)))
             } catch {
-                throw BuildEngineError.invalidInstruction(instruction: ".dockerignore", range: nil,
+                throw BuildError.invalidInstruction(instruction: ".dockerignore", range: nil,
                                                           detail: "line \(number + 1): pattern \"\(line)\" is not valid")
             }
         }
@@ -81,7 +81,7 @@ public struct DockerIgnore: Sendable {
     }
 
     /// Go's filepath.Clean for `/`-separated paths.
-    static func clean(_ path: String) -> String {
+    package static func clean(_ path: String) -> String {
         let absolute = path.hasPrefix("/")
         var parts: [Substring] = []
         for part in path.split(separator: "/") {
@@ -98,7 +98,7 @@ public struct DockerIgnore: Sendable {
     }
 
     /// patternmatcher's translation of a pattern into an anchored regular expression.
-    static func compile(_ pattern: String) throws -> NSRegularExpression {
+    package static func compile(_ pattern: String) throws -> NSRegularExpression {
         var regex = "^"
         let characters = Array(pattern)
         var index = 0

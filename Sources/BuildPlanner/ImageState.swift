@@ -3,26 +3,26 @@ import Foundation
 import OCI
 
 /// The image a stage is building, step by step: its config, its layers, and the cache key of its file system.
-struct ImageState {
+package struct ImageState {
     /// The config so far (history and diff IDs included).
-    var config: ImageConfig
+    package var config: ImageConfig
     /// The manifest's layer descriptors, parallel to `config.rootfs.diffIDs`.
-    var layers: [Descriptor]
+    package var layers: [Descriptor]
     /// A digest of everything that made the file system so far (the parent of the next step's cache key).
-    var key: Digest
+    package var key: Digest
     /// Whether CMD was set in this stage (ENTRYPOINT then keeps it).
-    var cmdSet = false
+    package var cmdSet = false
     /// The stage's ARGs in declaration order, with their values (nil: declared without a value).
-    var arguments: [(name: String, value: String?)] = []
+    package var arguments: [(name: String, value: String?)] = []
 
     /// The container config, created when missing.
-    var container: ContainerConfig {
+    package var container: ContainerConfig {
         get { config.config ?? ContainerConfig() }
         set { config.config = newValue }
     }
 
     /// The value of an environment variable of the image.
-    func environment(_ name: String) -> String? {
+    package func environment(_ name: String) -> String? {
         for entry in (config.config?.Env ?? []).reversed() {
             if entry.hasPrefix(name + "=") { return String(entry.dropFirst(name.count + 1)) }
             if entry == name { return "" }
@@ -31,13 +31,13 @@ struct ImageState {
     }
 
     /// The value of a variable for expansion: ENV wins over ARG, as in Docker.
-    func variable(_ name: String) -> String? {
+    package func variable(_ name: String) -> String? {
         if let value = environment(name) { return value }
         return arguments.last { $0.name == name }?.value ?? nil
     }
 
     /// Sets (or replaces, keeping its place) an environment variable.
-    mutating func setEnvironment(_ name: String, _ value: String) {
+    package mutating func setEnvironment(_ name: String, _ value: String) {
         var env = config.config?.Env ?? []
         if let index = env.firstIndex(where: { $0.hasPrefix(name + "=") || $0 == name }) {
             env[index] = name + "=" + value
@@ -48,16 +48,16 @@ struct ImageState {
     }
 
     /// The shell for shell-form commands.
-    var shell: [String] { config.config?.Shell ?? ["/bin/sh", "-c"] }
+    package var shell: [String] { config.config?.Shell ?? ["/bin/sh", "-c"] }
 
     /// The working directory, `/` when unset.
-    var workingDirectory: String {
+    package var workingDirectory: String {
         let value = config.config?.WorkingDir ?? ""
         return value.isEmpty ? "/" : value
     }
 
     /// Appends a history entry.
-    mutating func addHistory(_ createdBy: String, created: String, emptyLayer: Bool) {
+    package mutating func addHistory(_ createdBy: String, created: String, emptyLayer: Bool) {
         var history = config.history ?? []
         history.append(History(created: created, createdBy: createdBy, comment: emptyLayer ? nil : "buildkit.dockerfile.v0",
                                emptyLayer: emptyLayer ? true : nil))
@@ -65,13 +65,13 @@ struct ImageState {
     }
 
     /// Adds a layer (its blob descriptor and diff ID).
-    mutating func addLayer(_ layer: Descriptor, diffID: Digest) {
+    package mutating func addLayer(_ layer: Descriptor, diffID: Digest) {
         layers.append(layer)
         config.rootfs.diffIDs.append(diffID)
     }
 
     /// The empty image `FROM scratch` starts from (Docker gives it the default PATH).
-    static func scratch(platform: Platform) -> ImageState {
+    package static func scratch(platform: Platform) -> ImageState {
         var container = ContainerConfig()
         container.Env = ["PATH=" + HostPlatform.defaultPath]
         let config = ImageConfig(architecture: platform.architecture, os: platform.os, variant: platform.variant,
@@ -81,8 +81,8 @@ struct ImageState {
 }
 
 /// Cache keys: a sha256 over length-prefixed parts, so no two part lists give the same bytes.
-enum CacheKey {
-    static func make(_ parts: [String]) -> Digest {
+package enum CacheKey {
+    package static func make(_ parts: [String]) -> Digest {
         var bytes: [UInt8] = []
         for part in parts {
             bytes += Array("\(part.utf8.count):".utf8) + Array(part.utf8) + [0x0a]

@@ -5,9 +5,9 @@ import Glibc
 #endif
 
 /// Where COPY and ADD read from: the build context (with `.dockerignore`) or a stage's or image's layers.
-protocol SourceTree {
+package protocol SourceTree {
     /// The entry at symlink-free `components`, not following a final symlink.
-    func entry(_ components: [String]) -> MergedView.Entry?
+    func entry(_ components: [String]) -> TreeEntry?
     /// The names in a directory, minus excluded ones.
     func children(_ components: [String]) -> [String]
     /// Resolves symlinks within the tree (it is `/` for them).
@@ -17,20 +17,26 @@ protocol SourceTree {
 }
 
 /// The build context as a source tree: confined to its folder, `.dockerignore` applied.
-struct ContextTree: SourceTree {
-    let root: String
-    let ignore: DockerIgnore
+package struct ContextTree: SourceTree {
+    package let root: String
+    package let ignore: DockerIgnore
 
-    var keepsOwners: Bool { false }
+    /// Makes the context tree of a folder with its `.dockerignore`.
+    package init(root: String, ignore: DockerIgnore) {
+        self.root = root
+        self.ignore = ignore
+    }
 
-    func entry(_ components: [String]) -> MergedView.Entry? {
+    package var keepsOwners: Bool { false }
+
+    package func entry(_ components: [String]) -> TreeEntry? {
         let path = components.isEmpty ? root : root + "/" + components.joined(separator: "/")
         var st = stat()
         guard lstat(path, &st) == 0 else { return nil }
-        return MergedView.Entry(hostPath: path, status: st)
+        return TreeEntry(hostPath: path, status: st)
     }
 
-    func children(_ components: [String]) -> [String] {
+    package func children(_ components: [String]) -> [String] {
         let path = components.isEmpty ? root : root + "/" + components.joined(separator: "/")
         let prefix = components.isEmpty ? "" : components.joined(separator: "/") + "/"
         return ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().filter { name in
@@ -42,31 +48,29 @@ struct ContextTree: SourceTree {
         }
     }
 
-    func resolve(_ components: [String], followLast: Bool) throws -> [String] {
+    package func resolve(_ components: [String], followLast: Bool) throws -> [String] {
         try resolveSymlinks(components, followLast: followLast, shownAs: root + "/" + components.joined(separator: "/"), lookup: entry)
     }
 }
 
-/// A stage's or an image's layers as a source tree.
-struct LayerTree: SourceTree {
-    let view: MergedView
-    var keepsOwners: Bool { true }
-    func entry(_ components: [String]) -> MergedView.Entry? { view.lookup(components) }
-    func children(_ components: [String]) -> [String] { view.list(components) }
-    func resolve(_ components: [String], followLast: Bool) throws -> [String] { try view.resolve(components, followLast: followLast) }
-}
-
 /// A source tree seen through COPY `--exclude` patterns, matched (as BuildKit does) against paths relative to the
 /// source being copied.
-struct ExcludingTree: SourceTree {
-    let base: SourceTree
-    let root: [String]
-    let excludes: DockerIgnore
+package struct ExcludingTree: SourceTree {
+    package let base: SourceTree
+    package let root: [String]
+    package let excludes: DockerIgnore
 
-    var keepsOwners: Bool { base.keepsOwners }
-    func entry(_ components: [String]) -> MergedView.Entry? { base.entry(components) }
-    func resolve(_ components: [String], followLast: Bool) throws -> [String] { try base.resolve(components, followLast: followLast) }
-    func children(_ components: [String]) -> [String] {
+    /// Makes a view of `base` below `root` without what `excludes` matches.
+    package init(base: SourceTree, root: [String], excludes: DockerIgnore) {
+        self.base = base
+        self.root = root
+        self.excludes = excludes
+    }
+
+    package var keepsOwners: Bool { base.keepsOwners }
+    package func entry(_ components: [String]) -> TreeEntry? { base.entry(components) }
+    package func resolve(_ components: [String], followLast: Bool) throws -> [String] { try base.resolve(components, followLast: followLast) }
+    package func children(_ components: [String]) -> [String] {
         let relative = components.count >= root.count && Array(components.prefix(root.count)) == root
             ? Array(components.dropFirst(root.count)) : components
         return base.children(components).filter { !excludes.excludes((relative + [$0]).joined(separator: "/")) }
@@ -74,10 +78,10 @@ struct ExcludingTree: SourceTree {
 }
 
 /// Whether a source names several paths (`*`, `?`, `[`), as Go's filepath.Match reads it.
-func hasGlob(_ text: String) -> Bool { text.contains("*") || text.contains("?") || text.contains("[") }
+package func hasGlob(_ text: String) -> Bool { text.contains("*") || text.contains("?") || text.contains("[") }
 
 /// The paths of `tree` a COPY source names: itself, or what its wildcards match (sorted).
-func matchSources(_ source: String, in tree: SourceTree) throws -> [[String]] {
+package func matchSources(_ source: String, in tree: SourceTree) throws -> [[String]] {
     let components = pathComponents(DockerIgnore.clean("/" + source))
     guard components.contains(where: hasGlob) else { return [components] }
     var results: [[String]] = []
@@ -99,8 +103,8 @@ func matchSources(_ source: String, in tree: SourceTree) throws -> [[String]] {
 
 /// File digests of the context, remembered by `(size, mtime, ctime, inode, mode)` so an unchanged context is
 /// hashed by `stat` alone (a no-change rebuild reads no file).
-final class ContextChecksums {
-    struct Record: Codable {
+package final class ContextChecksums {
+    package struct Record: Codable {
         var size: Int64
         var mtime: Int64
         var ctime: Int64
@@ -111,7 +115,7 @@ final class ContextChecksums {
 
     private var records: [String: Record]
     private var changed = false
-    let fileName: String
+    package let fileName: String
 
     init(store: ImageStoreAccess, context: String) {
         fileName = "context/" + Digest.sha256(of: Array(context.utf8)).encoded + ".json"
@@ -119,7 +123,7 @@ final class ContextChecksums {
     }
 
     /// The sha256 of a context file at `hostPath` (its `lstat` given).
-    func digest(of hostPath: String, status st: stat) throws -> String {
+    package func digest(of hostPath: String, status st: stat) throws -> String {
         let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
         let ctime = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
         if let record = records[hostPath], record.size == Int64(st.st_size), record.mtime == mtime, record.ctime == ctime,
@@ -127,14 +131,14 @@ final class ContextChecksums {
             return record.digest
         }
         let fd = open(hostPath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { throw BuildEngineError.io(path: hostPath, operation: "read", errno: errno) }
+        guard fd >= 0 else { throw BuildError.io(path: hostPath, operation: "read", errno: errno) }
         defer { close(fd) }
         var hasher = DigestHasher()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw BuildEngineError.io(path: hostPath, operation: "read", errno: errno) }
+            guard n >= 0 else { throw BuildError.io(path: hostPath, operation: "read", errno: errno) }
             if n == 0 { break }
             buffer.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
@@ -146,7 +150,7 @@ final class ContextChecksums {
     }
 
     /// Saves the records when they changed.
-    func save(to store: ImageStoreAccess) {
+    package func save(to store: ImageStoreAccess) {
         guard changed, let bytes = try? JSONEncoder().encode(records) else { return }
         try? store.writeCacheFile(fileName, Array(bytes))
         changed = false
@@ -154,17 +158,17 @@ final class ContextChecksums {
 }
 
 /// The store operations the checksum cache needs (kept narrow so it is easy to see what it touches).
-protocol ImageStoreAccess {
+package protocol ImageStoreAccess {
     func readCacheFile(_ name: String) -> [UInt8]?
     func writeCacheFile(_ name: String, _ bytes: [UInt8]) throws
 }
 
 /// A digest of everything a COPY source contributes: paths, types, modes, sizes, file contents, link targets.
 /// Owners and times of context files are not part of it (COPY makes them root's, as Docker's checksum does).
-func sourceDigest(tree: SourceTree, components: [String], checksums: ContextChecksums?, into lines: inout [String]) throws {
+package func sourceDigest(tree: SourceTree, components: [String], checksums: ContextChecksums?, into lines: inout [String]) throws {
     let resolved = try tree.resolve(components, followLast: true)
     guard let top = tree.entry(resolved) else { lines.append("missing /" + components.joined(separator: "/")); return }
-    func visit(_ path: [String], _ entry: MergedView.Entry, _ shown: String) throws {
+    func visit(_ path: [String], _ entry: TreeEntry, _ shown: String) throws {
         let st = entry.status
         var line = "\(shown) \(String(st.st_mode, radix: 8))"
         if entry.isRegular {
