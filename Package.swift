@@ -89,6 +89,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["OCI"], path: "Tests/TestSupport"),
         .testTarget(name: "DockerfileSyntaxTests", dependencies: ["DockerfileSyntax"]),
         .testTarget(name: "DockerfileCheckTests", dependencies: ["DockerfileCheck"]),
+        // The planner alone, against an in-memory store view: any user, milliseconds.
+        .testTarget(name: "BuildPlannerTests", dependencies: ["BuildPlanner", "BuildEvents", "DockerfileSyntax", "OCI"]),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .target(name: "LSPTestSupport", dependencies: ["JSONRPC"], path: "Tests/LSPTestSupport"),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "LSPTestSupport"]),

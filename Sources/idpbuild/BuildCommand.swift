@@ -99,6 +99,12 @@ struct BuildCommand: AsyncParsableCommand {
     @ArgumentParser.Flag(help: "Print build events as JSON lines on stdout.")
     var json = false
 
+    @ArgumentParser.Flag(name: .customLong("dry-run"), help: "Plan only: print each step as cached, will run (and why) or metadata; run and pull nothing.")
+    var dryRun = false
+
+    @Option(help: ArgumentHelp("How many stages may build at once (default: the number of cores).", valueName: "N"))
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
     @Option(help: "Where the step log goes: auto (the journal under systemd, else stderr), stderr or journald.")
     var log: LogDestination = .auto
 
@@ -120,6 +126,7 @@ struct BuildCommand: AsyncParsableCommand {
         if username != nil && !passwordStdin { throw ValidationError("--username needs --password-stdin (passwords are never taken as arguments)") }
         if passwordStdin && username == nil { throw ValidationError("--password-stdin needs --username") }
         do { _ = try BuildEntitlement.parse(allow) } catch { throw ValidationError("\(error)") }
+        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
     }
 
     func run() async throws {
@@ -153,7 +160,12 @@ struct BuildCommand: AsyncParsableCommand {
                                    imageTag: imageTag, buildArgs: args, target: target, platform: platform, noCache: noCache)
         let limits = try ResourceLimits.parse(memory: memory, cpus: cpus, pids: pidsLimit)
         let extras = BuildExtras(timestamp: timestamp, pull: pull, compression: compression, secrets: secrets, limits: limits,
-                                 entitlements: try BuildEntitlement.parse(allow))
+                                 entitlements: try BuildEntitlement.parse(allow), jobs: jobs)
+        if dryRun {
+            let ok = Self.printPlan(Result { try Builder(config: config).plan(request, extras: extras) }, json: json)
+            if !ok { throw ExitCode(1) }
+            return
+        }
         let destination = log.resolved(environment: environment)
         var journal: BuildJournal?
         if destination == .journald {
@@ -176,6 +188,55 @@ struct BuildCommand: AsyncParsableCommand {
         renderer.finish(response, errorToStandardError: !Journal.isConnected(environment: environment))
         if let signal = interruption.received { throw ExitCode(128 + signal) }
         if !response.success { throw ExitCode(1) }
+    }
+
+    /// `--dry-run`: one line per step (FROM and instructions) with its verdict and reason; returns whether planning worked.
+    static func printPlan(_ planned: Result<BuildPlan, any Error>, json: Bool) -> Bool {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let plan: BuildPlan
+        switch planned {
+        case .success(let value): plan = value
+        case .failure(let error):
+            if json {
+                struct Failure: Encodable { var event = "plan-error"; var error: String }
+                if let data = try? encoder.encode(Failure(error: "\(error)")) { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
+            }
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            return false
+        }
+        struct Line: Encodable {
+            var event = "plan"
+            var step: Int
+            var stage: String
+            var instruction: String
+            var line: Int
+            var state: String
+            var reason: String?
+        }
+        var counts: [String: Int] = [:]
+        for stage in plan.stages {
+            for step in stage.steps where step.instructionIndex != nil {
+                let (state, reason): (String, String?) = switch step.verdict {
+                case .metadata: ("metadata", nil)
+                case .cached: ("cached", nil)
+                case .willRun(let why): ("willRun", why.description)
+                }
+                counts[state, default: 0] += 1
+                if json {
+                    let entry = Line(step: step.number, stage: stage.label, instruction: step.display, line: step.range.start.line + 1,
+                                     state: state, reason: reason)
+                    if let data = try? encoder.encode(entry) { FileHandle.standardOutput.write(data + Data("\n".utf8)) }
+                } else {
+                    let verdict = state == "willRun" ? "will run (\(reason ?? ""))" : state
+                    FileHandle.standardOutput.write(Data("#\(step.number) [\(stage.label)] \(step.display): \(verdict)\n".utf8))
+                }
+            }
+        }
+        if !json {
+            FileHandle.standardError.write(Data("plan: \(plan.totalSteps) steps: \(counts["cached", default: 0]) cached, \(counts["willRun", default: 0]) will run, \(counts["metadata", default: 0]) metadata; nothing was run\n".utf8))
+        }
+        return true
     }
 
     /// `NAME[:TAG]` → (NAME, TAG); a `:` before the last `/` belongs to a registry port.
@@ -216,6 +277,11 @@ final class BuildRenderer: @unchecked Sendable {
     private var status = ""
     private var cachedCount = 0
     private var transfer = ""
+    /// Terminal grouping: the step whose lines print live, steps still running, lines held for the others.
+    private var foreground: Int?
+    private var running = Set<Int>()
+    private var done = Set<Int>()
+    private var held: [Int: [String]] = [:]
     private let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -242,19 +308,24 @@ final class BuildRenderer: @unchecked Sendable {
             return
         }
         let prefix = event.step.map { "#\($0)" } ?? "#-"
+        let step = event.step
         switch event.kind {
         case .stepStarted:
             transfer = ""
             pulled.removeAll()
             status = "[\(event.step ?? 0)/\(event.totalSteps ?? 0)] \(event.instruction ?? "")"
-            line("\(prefix) [\(event.stage ?? "")] \(event.instruction ?? "")")
+            if let step { running.insert(step) }
+            let why = event.reason.map { "  (runs: \($0))" } ?? ""
+            line("\(prefix) [\(event.stage ?? "")] \(event.instruction ?? "")\(why)", step: step)
         case .stepCached:
             cachedCount += 1
-            line("\(prefix) CACHED")
+            line("\(prefix) CACHED", step: step)
+            finish(step)
         case .stepDone:
-            if let ms = event.durationMs, ms >= 50 { line("\(prefix) DONE \(String(format: "%.1f", Double(ms) / 1000))s") }
+            if let ms = event.durationMs, ms >= 50 { line("\(prefix) DONE \(String(format: "%.1f", Double(ms) / 1000))s", step: step) }
+            finish(step)
         case .output:
-            line("\(prefix) \(event.line ?? "")")
+            line("\(prefix) \(event.line ?? "")", step: step)
         case .bytes:
             let key = event.message ?? ""
             pulled[key] = (event.bytes ?? 0, event.totalBytes ?? 0)
@@ -268,20 +339,51 @@ final class BuildRenderer: @unchecked Sendable {
             }
         case .stepFailed:
             if let tail = event.tail, !tail.isEmpty {
-                line("\(prefix) failed with exit code \(event.exitCode ?? -1); last output:")
-                tail.forEach { line("  \($0)") }
+                line("\(prefix) failed with exit code \(event.exitCode ?? -1); last output:", step: step)
+                tail.forEach { line("  \($0)", step: step) }
             }
+            finish(step)
         case .warning:
             line("warning: \(event.message ?? "")")
         case .finished:
-            break
+            flushAll()
         }
     }
 
-    private func line(_ text: String) {
+    /// Prints a line. On a terminal, stages that build at once keep each step's lines together: the oldest running
+    /// step prints as it goes, the others are held and printed as a block once it is done.
+    private func line(_ text: String, step: Int? = nil) {
+        guard terminal, let step, let shown = foreground, shown != step else {
+            if terminal, let step, foreground == nil { foreground = step }
+            write(text)
+            return
+        }
+        held[step, default: []].append(text)
+    }
+
+    private func write(_ text: String) {
         if terminal { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
         FileHandle.standardError.write(Data((text + "\n").utf8))
         if terminal { drawStatus() }
+    }
+
+    /// A step ended: when it was the one printing, the finished steps held meanwhile print, then the oldest still running.
+    private func finish(_ step: Int?) {
+        guard let step else { return }
+        running.remove(step)
+        if foreground != step { done.insert(step); return }
+        foreground = nil
+        for finished in done.sorted() { (held.removeValue(forKey: finished) ?? []).forEach(write) }
+        done.removeAll()
+        if let next = running.min() {
+            foreground = next
+            (held.removeValue(forKey: next) ?? []).forEach(write)
+        }
+    }
+
+    private func flushAll() {
+        for step in held.keys.sorted() { (held.removeValue(forKey: step) ?? []).forEach(write) }
+        foreground = nil
     }
 
     /// The live bottom line on a terminal: the current step, cache hits so far, bytes moved.

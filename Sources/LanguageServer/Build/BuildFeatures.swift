@@ -168,6 +168,8 @@ final class BuildFeatures: Sendable {
         var limits: ResourceLimits
         /// Entitlements (the setting `allow`).
         var entitlements: Set<BuildEntitlement>
+        /// Stages at once (the setting `jobs`), nil for the number of cores.
+        var jobs: Int?
     }
 
     /// An absolute, standardized path (relative paths are taken from the server's working directory).
@@ -225,7 +227,7 @@ final class BuildFeatures: Sendable {
         }
         return ResolvedBuild(uri: uri, path: path, analysis: analysis, version: version, request: request, config: config,
                              reference: request.fullTag(config: config), limits: context.settings.limits,
-                             entitlements: context.settings.allow)
+                             entitlements: context.settings.allow, jobs: context.settings.jobs)
     }
 
     /// The builder settings for a build: the coordinator's (store, registries.conf, worker, credentials) with the
@@ -394,19 +396,8 @@ final class BuildFeatures: Sendable {
     /// "cached" or "will run" after each instruction that touches files, from the build cache and the context's file
     /// metadata (nothing runs); none for a document with errors, outside a file, or whose context is missing.
     func inlayHints(_ request: InlayHintRequest, _ snapshot: DocumentSnapshot, _ context: RequestContext) async throws -> [InlayHint] {
-        guard let path = DocumentURI.path(of: snapshot.uri),
-              !snapshot.analysis.diagnostics.contains(where: { $0.severity == .error }) else { return [] }
-        let contextDir = state.withLock { $0.contexts[path] } ?? (path as NSString).deletingLastPathComponent
-        let key = HintKey(version: snapshot.version, generation: snapshot.analysis.generation, epoch: await coordinator.cacheEpoch,
-                          context: contextDir)
-        var states: [StepCacheState]
-        if let cached = state.withLock({ $0.hints[snapshot.uri] }), cached.key == key {
-            states = cached.hints
-        } else {
-            states = planCacheStates(snapshot, path: path, contextDir: contextDir, settings: context.settings)
-            try Task.checkCancellation()
-            state.withLock { $0.hints[snapshot.uri] = (key, states) }
-        }
+        var states = await cacheStates(snapshot, context)
+        try Task.checkCancellation()
         let converter = PositionConverter(source: snapshot.analysis.dockerfile.source, encoding: context.encoding)
         states.removeAll { $0.state == .metadata }
         return states.compactMap { step in
@@ -421,6 +412,30 @@ final class BuildFeatures: Sendable {
             case .metadata:
                 return nil
             }
+        }
+    }
+
+    /// The plan's verdict of each instruction of the document (its text now), kept per version, settings, cache epoch
+    /// and context; none for a document with errors or outside a file.
+    func cacheStates(_ snapshot: DocumentSnapshot, _ context: RequestContext) async -> [StepCacheState] {
+        guard let path = DocumentURI.path(of: snapshot.uri),
+              !snapshot.analysis.diagnostics.contains(where: { $0.severity == .error }) else { return [] }
+        let contextDir = state.withLock { $0.contexts[path] } ?? (path as NSString).deletingLastPathComponent
+        let key = HintKey(version: snapshot.version, generation: snapshot.analysis.generation, epoch: await coordinator.cacheEpoch,
+                          context: contextDir)
+        if let cached = state.withLock({ $0.hints[snapshot.uri] }), cached.key == key { return cached.hints }
+        let states = planCacheStates(snapshot, path: path, contextDir: contextDir, settings: context.settings)
+        state.withLock { $0.hints[snapshot.uri] = (key, states) }
+        return states
+    }
+
+    /// For hover on an instruction: "Build: cached" or "Build: will run — REASON" (Markdown-safe plain text).
+    func cacheNote(_ snapshot: DocumentSnapshot, instructionIndex: Int, _ context: RequestContext) async -> String? {
+        guard let step = await cacheStates(snapshot, context).first(where: { $0.instructionIndex == instructionIndex }) else { return nil }
+        switch step.state {
+        case .cached: return "Build: cached (its result is in the local build cache)"
+        case .willRun: return "Build: will run — \(step.reason ?? "no cache record")"
+        case .metadata: return nil
         }
     }
 

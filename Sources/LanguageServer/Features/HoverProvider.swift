@@ -46,6 +46,15 @@ enum HoverProvider {
         return nil
     }
 
+    /// The index of the instruction whose keyword is under the request's position, if any.
+    static func keywordInstruction(_ request: HoverRequest, _ snapshot: DocumentSnapshot, _ context: RequestContext) -> Int? {
+        let dockerfile = snapshot.analysis.definition.dockerfile
+        let offset = PositionConverter(source: dockerfile.source, encoding: context.encoding).offset(of: request.position)
+        guard let index = SyntaxQueries.instructionIndex(containing: offset, in: dockerfile),
+              SyntaxQueries.contains(dockerfile.instructions[index].keyword.range, offset) else { return nil }
+        return index
+    }
+
     private static func line(_ instructionIndex: Int, _ definition: BuildDefinition) -> Int {
         definition.dockerfile.instructions[instructionIndex].keyword.range.start.line + 1
     }

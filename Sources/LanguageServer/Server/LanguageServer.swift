@@ -137,7 +137,16 @@ public final class LanguageServer: MessageHandler {
             await session.shutdown()
             return .reply(.null)
         case HoverRequest.method:
-            return await documentRequest(request, HoverRequest.self) { HoverProvider.hover($0, $1, $2) }
+            let builds = self.builds
+            return await documentRequest(request, HoverRequest.self) { request, snapshot, context in
+                var hover = HoverProvider.hover(request, snapshot, context)
+                // On an instruction's keyword: what a build would do with it now, and why a step would run.
+                if let builds, hover != nil, let index = HoverProvider.keywordInstruction(request, snapshot, context),
+                   let note = await builds.cacheNote(snapshot, instructionIndex: index, context) {
+                    hover?.contents.value += "\n\n" + note
+                }
+                return hover
+            }
         case CompletionRequest.method:
             return await documentRequest(request, CompletionRequest.self) { CompletionProvider.completion($0, $1, $2) }
         case CodeActionRequest.method:

@@ -25,13 +25,15 @@ public struct ServerSettings: Sendable, Hashable {
     public var limits = ResourceLimits()
     /// Entitlements editor builds get (`allow: ["network.host"]`, as `idpbuild build --allow network.host`).
     public var allow: Set<BuildEntitlement> = []
+    /// How many stages an editor build runs at once (`jobs`, as `idpbuild build --jobs`); nil: the number of cores.
+    public var jobs: Int?
 
     /// The defaults.
     public init() {}
 
     /// The names of the settings, for messages and completion.
     public static let names = ["registry", "namespace", "insecureRegistries", "caFile", "ignoredChecks", "buildArgs",
-                               "memory", "cpus", "pidsLimit", "allow"]
+                               "memory", "cpus", "pidsLimit", "allow", "jobs"]
 
     /// The options the checker runs with.
     public var checkOptions: CheckOptions {
@@ -144,6 +146,12 @@ public struct ServerSettings: Sendable, Hashable {
                 } else {
                     problems.append("pidsLimit must be a whole number of processes of at least 1, not \(Self.shownNumber(value)); keeping \(result.limits.pids.map { String($0) } ?? "no limit")")
                 }
+            case "jobs":
+                if case .integer(let number) = value, number >= 1 {
+                    result.jobs = number
+                } else {
+                    problems.append("jobs must be a whole number of stages of at least 1, not \(Self.shownNumber(value)); keeping \(result.jobs.map { String($0) } ?? "the number of cores")")
+                }
             case "allow":
                 if let items = value.arrayValue, items.allSatisfy({ $0.stringValue != nil }),
                    let entitlements = try? BuildEntitlement.parse(items.compactMap(\.stringValue)) {
@@ -173,6 +181,7 @@ public struct ServerSettings: Sendable, Hashable {
         object["cpus"] = limits.cpus.map { .double($0) } ?? .null
         object["pidsLimit"] = limits.pids.map { .integer($0) } ?? .null
         object["allow"] = .array(allow.map(\.rawValue).sorted().map { .string($0) })
+        object["jobs"] = jobs.map { .integer($0) } ?? .null
         return .object(object)
     }
 
