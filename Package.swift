@@ -80,7 +80,7 @@ let package = Package(
         .executableTarget(
             name: "idpbuild-bench",
             dependencies: [
-                "DockerfileSyntax", "DockerfileCheck", "JSONRPC",
+                "DockerfileSyntax", "DockerfileCheck", "JSONRPC", "BuildPlanner", "OCI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -83,10 +83,16 @@ package struct ImageState {
 /// Cache keys: a sha256 over length-prefixed parts, so no two part lists give the same bytes.
 package enum CacheKey {
     package static func make(_ parts: [String]) -> Digest {
-        var bytes: [UInt8] = []
+        var hasher = DigestHasher()
         for part in parts {
-            bytes += Array("\(part.utf8.count):".utf8) + Array(part.utf8) + [0x0a]
+            var text = part
+            text.withUTF8 { bytes in
+                var prefix = String(bytes.count) + ":"
+                prefix.withUTF8 { hasher.update(UnsafeRawBufferPointer($0)) }
+                hasher.update(UnsafeRawBufferPointer(bytes))
+            }
+            withUnsafeBytes(of: UInt8(0x0a)) { hasher.update($0) }
         }
-        return Digest.sha256(of: bytes)
+        return hasher.finalize()
     }
 }

@@ -236,33 +236,37 @@ final class PlanningRun {
 
     /// The slot a step's inputs are remembered under: this Dockerfile and context, the stage, the instruction.
     func slot(stage: Int, instruction: Int?, trigger: Int? = nil) -> String {
-        let parts = ["slot", context.root, options.dockerfilePath, String(stage), instruction.map(String.init) ?? "trigger \(trigger ?? 0)"]
-        return "slots/" + CacheKey.make(parts).encoded + ".json"
+        "slots/\(slotPrefix)/\(stage)-" + (instruction.map(String.init) ?? "t\(trigger ?? 0)") + ".json"
     }
+
+    /// The folder of this Dockerfile's and context's slots (hashed once per plan).
+    lazy var slotPrefix: String = CacheKey.make(["slot", context.root, options.dockerfilePath]).encoded
 
     /// The inputs the slot had when its step last ran.
     func lastInputs(_ slot: String) -> StepInputs? {
         environment.readCacheFile(slot).flatMap { try? JSONDecoder().decode(StepInputs.self, from: Data($0)) }
     }
 
-    /// The verdict of a keyed step: cached, or why it will run. `parents` are the step numbers it builds on.
-    func verdict(key: Digest, number: Int, inputs: StepInputs, slot: String, parents: [Int], stagesRead: [(Int, String)]) -> StepVerdict {
-        // A hit reads nothing more (a no-change plan reads no slot file).
-        if !options.noCache && environment.hasCacheRecord(key) { return .cached }
-        if options.noCache { return .willRun(.noCache) }
+    /// The verdict of a keyed step: cached, or why it will run (with its inputs, made only then: a warm plan of an
+    /// unchanged build makes none and reads no slot). `parents` are the step numbers it builds on.
+    func verdict(key: Digest, number: Int, inputs makeInputs: () -> StepInputs, slot: String, parents: [Int],
+                 stagesRead: [(Int, String)]) -> (StepVerdict, StepInputs?) {
+        if !options.noCache && environment.hasCacheRecord(key) { return (.cached, nil) }
+        let inputs = makeInputs()
+        if options.noCache { return (.willRun(.noCache), inputs) }
         var note: String?
         if let old = lastInputs(slot), old.key != key { note = inputs.difference(from: old) }
         if let note { notes[number] = note }
         for parent in parents {
-            if case .willRun? = verdicts[parent] { return .willRun(.follows(step: parent, display: displays[parent] ?? "")) }
+            if case .willRun? = verdicts[parent] { return (.willRun(.follows(step: parent, display: displays[parent] ?? "")), inputs) }
         }
         for (stageIndex, label) in stagesRead {
-            if let last = planned[stageIndex]?.steps.last, case .willRun = last.verdict { return .willRun(.stageRuns(label)) }
+            if let last = planned[stageIndex]?.steps.last, case .willRun = last.verdict { return (.willRun(.stageRuns(label)), inputs) }
         }
-        if let note { return .willRun(.changed(note)) }
+        if let note { return (.willRun(.changed(note)), inputs) }
         // Only what it builds on differs: say what changed there (a cached step whose inputs are new, a new base).
-        for parent in parents { if let inherited = notes[parent] { notes[number] = inherited; return .willRun(.changed(inherited)) } }
-        return .willRun(.noRecord)
+        for parent in parents { if let inherited = notes[parent] { notes[number] = inherited; return (.willRun(.changed(inherited)), inputs) } }
+        return (.willRun(.noRecord), inputs)
     }
 
     /// Adds a step; its number's verdict is "will run" when any step under that number will (a FROM's triggers share it).
@@ -363,7 +367,7 @@ final class PlanningRun {
         func step(_ operation: StepOperation, key: Digest?, history: String?, verdict: StepVerdict, inputs: StepInputs?) -> PlannedStep {
             var plannedStep = PlannedStep(number: number, stageIndex: stage.index, instructionIndex: index, range: range, display: display(instruction),
                                           operation: operation, key: key, history: history, verdict: verdict, inputs: inputs)
-            if key != nil { plannedStep.slot = slotName }
+            if key != nil && inputs != nil { plannedStep.slot = slotName }
             return plannedStep
         }
         switch command {
@@ -404,11 +408,12 @@ final class PlanningRun {
             let path = absolutePath(try x(argument.value, state), relativeTo: state.workingDirectory)
             state.container.WorkingDir = path
             let key = CacheKey.make([state.key.description, "WORKDIR", path, options.timestamp.map(String.init) ?? "", options.compression.rawValue])
-            let inputs = StepInputs(key: key, items: [.init(label: "instruction", value: display(instruction)), .init(label: "parent", value: state.key.description)])
+            let parentKey = state.key.description
             let parents = parentNumber(steps).map { [$0] } ?? []
-            record(step(.workdir(path: path), key: key, history: "WORKDIR " + path,
-                        verdict: verdict(key: key, number: number, inputs: inputs, slot: slotName, parents: parents, stagesRead: []),
-                        inputs: inputs), into: &steps)
+            let (verdict, inputs) = verdict(key: key, number: number, inputs: {
+                StepInputs(key: key, items: [.init(label: "instruction", value: self.display(instruction)), .init(label: "parent", value: parentKey)])
+            }, slot: slotName, parents: parents, stagesRead: [])
+            record(step(.workdir(path: path), key: key, history: "WORKDIR " + path, verdict: verdict, inputs: inputs), into: &steps)
             state.key = key
             return
         case .user(let argument):

@@ -31,7 +31,7 @@ extension PlanningRun {
     /// The environment a RUN sees: the image's ENV, then the stage's ARGs (ENV wins), then proxy build arguments.
     func runEnvironment(_ state: ImageState) -> [String] {
         var environment = state.config.config?.Env ?? []
-        var names = Set(environment.map { $0.split(separator: "=", maxSplits: 1).first.map(String.init) ?? $0 })
+        var names = Set(environment.map { entry in entry.utf8.firstIndex(of: UInt8(ascii: "=")).map { String(entry[..<$0]) } ?? entry })
         for (name, value) in state.arguments.reversed() where !names.contains(name) {
             guard let value else { continue }
             environment.append(name + "=" + value)
@@ -70,19 +70,21 @@ extension PlanningRun {
         let key = CacheKey.make([state.key.description, "RUN", network, state.container.User ?? "", state.workingDirectory,
                                  options.timestamp.map(String.init) ?? "", options.compression.rawValue]
                                 + mounts.map(\.cacheText) + ["env"] + environment + ["command"] + command)
-        var items: [StepInputs.Item] = [.init(label: "instruction", value: shown)]
-        items += mounts.map { .init(label: "mount \($0.target)", value: $0.cacheText) }
-        var argumentNames = Set<String>()
-        for (name, value) in state.arguments.reversed() where argumentNames.insert(name).inserted {
-            if let value { items.append(.init(label: "arg \(name)", value: value)) }
+        let makeInputs = { () -> StepInputs in
+            var items: [StepInputs.Item] = [.init(label: "instruction", value: shown)]
+            items += mounts.map { .init(label: "mount \($0.target)", value: $0.cacheText) }
+            var argumentNames = Set<String>()
+            for (name, value) in state.arguments.reversed() where argumentNames.insert(name).inserted {
+                if let value { items.append(.init(label: "arg \(name)", value: value)) }
+            }
+            for entry in state.config.config?.Env ?? [] {
+                let equals = entry.firstIndex(of: "=") ?? entry.endIndex
+                items.append(.init(label: "env \(entry[..<equals])", value: equals < entry.endIndex ? String(entry[entry.index(after: equals)...]) : ""))
+            }
+            items += [.init(label: "user", value: state.container.User ?? "root"), .init(label: "workdir", value: state.workingDirectory),
+                      .init(label: "network", value: network), .init(label: "parent", value: state.key.description)]
+            return StepInputs(key: key, items: items)
         }
-        for entry in state.config.config?.Env ?? [] {
-            let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            items.append(.init(label: "env \(parts[0])", value: parts.count > 1 ? parts[1] : ""))
-        }
-        items += [.init(label: "user", value: state.container.User ?? "root"), .init(label: "workdir", value: state.workingDirectory),
-                  .init(label: "network", value: network), .init(label: "parent", value: state.key.description)]
-        let inputs = StepInputs(key: key, items: items)
         let read = mounts.compactMap { mount -> (Int, String)? in
             if case .tree(.stage(let index), _, _) = mount.source { return (index, planned[index]?.label ?? String(index)) }
             return nil
@@ -90,11 +92,10 @@ extension PlanningRun {
         let parents = parentNumber(steps).map { [$0] } ?? []
         let runInputs = RunInputs(command: command, script: script, environment: environment, user: state.container.User,
                                   workingDirectory: state.workingDirectory, network: network, mounts: mounts)
+        let (verdict, inputs) = verdict(key: key, number: number, inputs: makeInputs, slot: slot, parents: parents, stagesRead: read)
         var plannedStep = PlannedStep(number: number, stageIndex: stage.index, instructionIndex: index, range: range, display: shown,
-                                  operation: .run(runInputs), key: key, history: createdBy,
-                                  verdict: verdict(key: key, number: number, inputs: inputs, slot: slot, parents: parents, stagesRead: read),
-                                  inputs: inputs)
-        plannedStep.slot = slot
+                                      operation: .run(runInputs), key: key, history: createdBy, verdict: verdict, inputs: inputs)
+        if inputs != nil { plannedStep.slot = slot }
         record(plannedStep, into: &steps)
         state.key = key
     }
@@ -295,18 +296,18 @@ extension PlanningRun {
         }
         items += [.init(label: "destination", value: destinationText), .init(label: "workdir", value: state.workingDirectory),
                   .init(label: "flags", value: flags), .init(label: "parent", value: state.key.description)]
-        let inputs = StepInputs(key: key, items: items)
+        let copyItems = items
         let copyInputs = CopyInputs(
             isAdd: copy.isAdd, from: from, sources: sources, contextMatches: matches, urls: urls, checksum: copy.checksum?.value,
             heredocs: heredocs, destinationText: destinationText, destination: absolutePath(destinationText, relativeTo: state.workingDirectory),
             chown: try copy.chown?.value.map { try expand($0, state, instruction, range: range) }, chmod: mode, parents: copy.parents,
             unpack: copy.unpack, excludes: copy.excludes)
         let parents = parentNumber(steps).map { [$0] } ?? []
+        let (verdict, inputs) = verdict(key: key, number: number, inputs: { StepInputs(key: key, items: copyItems) }, slot: slot,
+                                        parents: parents, stagesRead: read)
         var plannedStep = PlannedStep(number: number, stageIndex: stage.index, instructionIndex: index, range: range, display: shown,
-                                  operation: .copy(copyInputs), key: key, history: createdBy,
-                                  verdict: verdict(key: key, number: number, inputs: inputs, slot: slot, parents: parents, stagesRead: read),
-                                  inputs: inputs)
-        plannedStep.slot = slot
+                                      operation: .copy(copyInputs), key: key, history: createdBy, verdict: verdict, inputs: inputs)
+        if inputs != nil { plannedStep.slot = slot }
         record(plannedStep, into: &steps)
         state.key = key
     }

@@ -9,7 +9,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "idpbuild-bench",
         abstract: "Measure idpbuild's performance figures.",
-        subcommands: [CheckBench.self, LSPBench.self, SystemdBench.self]
+        subcommands: [CheckBench.self, LSPBench.self, SystemdBench.self, PlanBench.self]
     )
 }
 
