@@ -157,10 +157,10 @@ private final class UnpackRun: @unchecked Sendable {
 
 /// A bounded queue of byte blocks between a download (the producer) and libarchive's read callback (the consumer).
 final class LayerByteStream: @unchecked Sendable {
-    /// Bytes per block.
-    static let blockSize = 1 << 20
+    /// Bytes per block (libarchive writes a plain tar's files in blocks this size: 64 KiB, as the download's writes).
+    static let blockSize = 64 << 10
     /// Blocks in flight at most (being filled, queued, and the one libarchive reads), which bounds memory per layer.
-    static let maxBlocks = 6
+    static let maxBlocks = 64
 
     private final class Block {
         let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: LayerByteStream.blockSize, alignment: 64)
