@@ -112,7 +112,7 @@ for line in open(path):
     rows.setdefault((tool, op), []).append(json.loads(data))
 mb = size / 1e6
 print(f"image: {mb:.0f} MB, {rounds} round(s), medians; loopback, docker-registry 2.8 on 127.0.0.1")
-print(f"{'tool':<20} {'op':<18} {'seconds':>8} {'MB/s':>8} {'peak RSS MB':>12}")
+print(f"{'tool':<20} {'op':<18} {'seconds':>8} {'MB/s':>8} {'peak RSS MB':>12}   (seconds of each round: the machine's page cache and other load make them vary)")
 summary = {}
 def show(tool, op, rss_note=""):
     runs = rows[(tool, op)]
@@ -125,7 +125,8 @@ def show(tool, op, rss_note=""):
         rss = statistics.median(r["max_rss_kb"] for r in runs) / 1024
         rss_text = f"{rss:.1f}"
     summary[(tool, op)] = (mb / secs, rss)
-    print(f"{tool:<20} {op:<18} {secs:8.2f} {mb / secs:8.1f} {rss_text:>12}")
+    each = " ".join(f"{r['seconds']:.2f}" for r in runs)
+    print(f"{tool:<20} {op:<18} {secs:8.2f} {mb / secs:8.1f} {rss_text:>12}   rounds: {each}")
 for op in ("push", "pull"):
     for tool in ("skopeo", "idpbuild"):
         show(tool, op)
