@@ -113,6 +113,11 @@ final class CurlTransfer: @unchecked Sendable {
         var connects = 0
         _ = idp_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &connects)
         if !headersComplete { finishHeaders() }
+        if streaming, let sink {
+            do { try sink.complete() } catch {
+                return .failure((error as? HTTPError) ?? HTTPError.sink("\(error)"))
+            }
+        }
         return .success(HTTPResponse(status: status, headers: self.headers, body: collected, streamed: streaming,
                                      newConnections: connects, url: request.url))
     }

@@ -192,4 +192,12 @@ public protocol HTTPBodySink: AnyObject, Sendable {
     func accept(status: Int, headers: HTTPHeaders) -> Bool
     /// Called with each chunk of the body; throwing aborts the transfer with that error.
     func write(_ chunk: UnsafeRawBufferPointer) throws
+    /// Called on the transfer's thread once a body it received ended without error, before the caller hears the answer,
+    /// so slow work at the end (flushing, fsync) stays off Swift's concurrency threads; throwing fails the request.
+    func complete() throws
+}
+
+extension HTTPBodySink {
+    /// Nothing to finish by default.
+    public func complete() throws {}
 }

@@ -238,10 +238,7 @@ public struct ImageStore: Sendable {
                             warn: (String) -> Void = { _ in }) throws -> String {
         let target = layerPath(chainID)
         if hasLayer(chainID) { return target }
-        let temporary = root + "/layers/.tmp-" + UUID().uuidString.lowercased()
-        guard mkdir(temporary, 0o755) == 0, chmod(temporary, 0o755) == 0 else {
-            throw ImageStoreError.io(path: temporary, operation: "create directory", errno: errno)
-        }
+        let temporary = try makeTemporaryLayerDirectory()
         do {
             let report = try LayerUnpacker.unpack(archive: blobPath(layer.digest), into: temporary, options: options, label: layer.digest.description)
             report.warnings.forEach(warn)
@@ -249,6 +246,21 @@ public struct ImageStore: Sendable {
             _ = try? removeTree(temporary)
             throw error
         }
+        return try adoptLayerTree(temporary, chainID: chainID)
+    }
+
+    /// A new empty directory beside the layer trees (`layers/.tmp-*`, which garbage collection removes when stale).
+    func makeTemporaryLayerDirectory() throws -> String {
+        let temporary = root + "/layers/.tmp-" + UUID().uuidString.lowercased()
+        guard mkdir(temporary, 0o755) == 0, chmod(temporary, 0o755) == 0 else {
+            throw ImageStoreError.io(path: temporary, operation: "create directory", errno: errno)
+        }
+        return temporary
+    }
+
+    /// Renames a finished tree into place as the tree for `chainID`, or removes it when that tree exists already.
+    func adoptLayerTree(_ temporary: String, chainID: Digest) throws -> String {
+        let target = layerPath(chainID)
         if rename(temporary, target) != 0 {
             let code = errno
             _ = try? removeTree(temporary)

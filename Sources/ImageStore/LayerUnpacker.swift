@@ -65,13 +65,17 @@ public enum LayerUnpacker {
     @discardableResult
     public static func unpack(archive: String, into target: String, options: UnpackOptions = UnpackOptions(),
                               label: String? = nil) throws -> UnpackReport {
-        let label = label ?? archive
+        try unpack(into: target, options: options, label: label ?? archive) { archive_read_open_filename($0, archive, 1 << 20) }
+    }
+
+    /// Unpacks the archive that `open` opens on a fresh libarchive reader (a file, or a stream of downloaded bytes).
+    static func unpack(into target: String, options: UnpackOptions, label: String, open: (OpaquePointer) -> Int32) throws -> UnpackReport {
         let root = (target as NSString).standardizingPath
         guard let reader = archive_read_new() else { throw ImageStoreError.archive(layer: label, entry: nil, detail: "out of memory") }
         defer { archive_read_free(reader) }
         archive_read_support_filter_all(reader)
         archive_read_support_format_tar(reader)
-        guard archive_read_open_filename(reader, archive, 1 << 20) == ARCHIVE_OK else {
+        guard open(reader) == ARCHIVE_OK else {
             throw ImageStoreError.archive(layer: label, entry: nil, detail: errorString(reader))
         }
         guard let writer = archive_write_disk_new() else { throw ImageStoreError.archive(layer: label, entry: nil, detail: "out of memory") }

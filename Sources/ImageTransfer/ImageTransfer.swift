@@ -27,8 +27,11 @@ public struct ImageTransfer: Sendable {
     // MARK: pull
 
     /// Pulls `reference` (through registries.conf mirrors when configured) and tags it in the store under its own name.
+    /// With `unpack`, each layer is also unpacked while it downloads into the store's tree for its chain ID (as
+    /// `ImageStore.unpackLayer` with those options would make it), which is moved into place only once the blob's digest
+    /// is verified; layers already stored are unpacked from the store. Without it no tree is made.
     @discardableResult
-    public func pull(_ reference: Reference, platform: Platform = .current,
+    public func pull(_ reference: Reference, platform: Platform = .current, unpack: UnpackOptions? = nil,
                      events: @escaping TransferEventHandler = { _ in }) async throws -> StoredImage {
         let sources = try access.registries.pullSources(for: reference)
         var lastError: (any Error)?
@@ -36,7 +39,7 @@ public struct ImageTransfer: Sendable {
             events(TransferEvent(phase: "pull", kind: .resolving, reference: reference.description,
                                  message: "trying \(source.reference.description)\(source.isMirror ? " (mirror)" : "")"))
             do {
-                return try await pull(reference, from: source, platform: platform, events: events)
+                return try await pull(reference, from: source, platform: platform, unpack: unpack, events: events)
             } catch let error where source.isMirror && !(error is CancellationError) {
                 events(TransferEvent(phase: "pull", kind: .warning, reference: reference.description,
                                      message: "mirror \(source.reference.domain) failed: \(error); trying the next source"))
@@ -46,7 +49,7 @@ public struct ImageTransfer: Sendable {
         throw lastError ?? RegistryError.badResponse(host: reference.domain, detail: "no source to pull from")
     }
 
-    private func pull(_ reference: Reference, from source: PullSource, platform: Platform,
+    private func pull(_ reference: Reference, from source: PullSource, platform: Platform, unpack: UnpackOptions?,
                       events: @escaping TransferEventHandler) async throws -> StoredImage {
         let client = try await access.client(for: source.reference.apiDomain, insecure: source.insecure)
         let repository = source.reference.repository
@@ -67,8 +70,8 @@ public struct ImageTransfer: Sendable {
             manifest = m
             fetchedManifests.append(child)
         }
-        try await download(blobs: [manifest.config] + manifest.layers, repository: repository, client: client,
-                           reference: reference.description, events: events)
+        try await download(manifest: manifest, repository: repository, client: client, reference: reference.description,
+                           unpack: unpack, events: events)
         // Manifests go in last, so a tag never points at an image whose blobs are missing.
         for fetched in fetchedManifests.reversed() {
             try store.putBlob(fetched.bytes, mediaType: fetched.mediaType, expected: fetched.digest)
@@ -78,35 +81,102 @@ public struct ImageTransfer: Sendable {
         return try store.image(reference.description, platform: platform)
     }
 
-    private func download(blobs: [Descriptor], repository: String, client: RegistryClient, reference: String,
-                          events: @escaping TransferEventHandler) async throws {
+    /// Downloads the config and the layers the store lacks, several at once (the largest first, so the pull does not end
+    /// on one big blob alone), each hashed and written as it arrives; with `unpack`, each layer is unpacked as it arrives too.
+    private func download(manifest: ImageManifest, repository: String, client: RegistryClient, reference: String,
+                          unpack: UnpackOptions?, events: @escaping TransferEventHandler) async throws {
         let store = self.store
         var missing = [Descriptor]()
         var seen = Set<Digest>()
-        for blob in blobs where seen.insert(blob.digest).inserted {
+        for blob in [manifest.config] + manifest.layers where seen.insert(blob.digest).inserted {
             if store.hasBlob(blob.digest) {
                 events(TransferEvent(phase: "pull", kind: .blobSkipped, reference: reference, digest: blob.digest.description, total: blob.size))
             } else {
                 missing.append(blob)
             }
         }
-        try await forEachConcurrently(missing, limit: parallelism) { blob in
-            events(TransferEvent(phase: "pull", kind: .blobStarted, reference: reference, digest: blob.digest.description, total: blob.size))
-            let temporary = try store.newTemporaryPath()
-            let progress = ProgressThrottle(total: blob.size) { done in
-                events(TransferEvent(phase: "pull", kind: .blobProgress, reference: reference, digest: blob.digest.description,
-                                     bytes: done, total: blob.size))
+        missing = missing.enumerated().sorted { ($0.element.size, -$0.offset) > ($1.element.size, -$1.offset) }.map(\.element)
+        let layerDigests = Set(manifest.layers.map(\.digest))
+        let unpacked = Collected<(Digest, LayerStreamUnpack)>()
+        do {
+            try await forEachConcurrently(missing, limit: parallelism) { blob in
+                events(TransferEvent(phase: "pull", kind: .blobStarted, reference: reference, digest: blob.digest.description, total: blob.size))
+                let temporary = try store.newTemporaryPath()
+                let progress = ProgressThrottle(total: blob.size) { done in
+                    events(TransferEvent(phase: "pull", kind: .blobProgress, reference: reference, digest: blob.digest.description,
+                                         bytes: done, total: blob.size))
+                }
+                var unpacker: LayerStreamUnpack?
+                do {
+                    if let unpack, layerDigests.contains(blob.digest) {
+                        unpacker = try LayerStreamUnpack(store: store, options: unpack, label: blob.digest.description)
+                    }
+                    try await client.downloadBlob(repository: repository, descriptor: blob, to: temporary,
+                                                  observer: unpacker.map(UnpackingObserver.init), progress: progress.report)
+                    try store.adoptVerifiedFile(temporary, digest: blob.digest)
+                    if let unpacker {
+                        // The blob is verified: the tree made from it may stay (it is moved into place once the chain IDs are known).
+                        let report = try await unpacker.finish()
+                        Self.warn(report.warnings, reference: reference, events: events)
+                        unpacked.append((blob.digest, unpacker))
+                    }
+                } catch {
+                    unlink(temporary)
+                    await unpacker?.discard()
+                    throw error
+                }
+                events(TransferEvent(phase: "pull", kind: .blobDone, reference: reference, digest: blob.digest.description,
+                                     bytes: blob.size, total: blob.size))
             }
-            do {
-                try await client.downloadBlob(repository: repository, descriptor: blob, to: temporary, progress: progress.report)
-                try store.adoptVerifiedFile(temporary, digest: blob.digest)
-            } catch {
-                unlink(temporary)
-                throw error
+            if let unpack {
+                try await placeLayerTrees(manifest: manifest, streamed: unpacked.take(), options: unpack, host: client.endpoint.host,
+                                          reference: reference, events: events)
             }
-            events(TransferEvent(phase: "pull", kind: .blobDone, reference: reference, digest: blob.digest.description,
-                                 bytes: blob.size, total: blob.size))
+        } catch {
+            for (_, unpacker) in unpacked.take() { await unpacker.discard() }
+            throw error
         }
+    }
+
+    /// Moves the trees unpacked while downloading into place by chain ID, and unpacks from the store the layers that were
+    /// there already (or appear twice) and have no tree yet.
+    private func placeLayerTrees(manifest: ImageManifest, streamed: [(Digest, LayerStreamUnpack)], options: UnpackOptions, host: String,
+                                 reference: String, events: @escaping TransferEventHandler) async throws {
+        let store = self.store
+        var pending = Dictionary(streamed, uniquingKeysWith: { first, _ in first })
+        do {
+            let configBytes = try store.readBlob(manifest.config.digest)
+            let config: ImageConfig
+            do { config = try ImageConfig.decode(configBytes) } catch {
+                throw RegistryError.badResponse(host: host, detail: "config \(manifest.config.digest) of \(reference) does not decode: \(error)")
+            }
+            let chain = config.rootfs.chainIDs
+            guard chain.count == manifest.layers.count else {
+                throw RegistryError.badResponse(host: host, detail: "config \(manifest.config.digest) of \(reference) lists \(chain.count) diff IDs for \(manifest.layers.count) layers")
+            }
+            var fromStore = [(layer: Descriptor, chainID: Digest)]()
+            for (layer, chainID) in zip(manifest.layers, chain) {
+                if let unpacker = pending.removeValue(forKey: layer.digest) {
+                    try unpacker.commit(chainID: chainID)
+                } else if !store.hasLayer(chainID) {
+                    fromStore.append((layer, chainID))
+                }
+            }
+            try await forEachConcurrently(fromStore, limit: parallelism) { item in
+                try await onThread("idpbuild-unpack") {
+                    var warnings = [String]()
+                    try store.unpackLayer(item.layer, chainID: item.chainID, options: options) { warnings.append($0) }
+                    Self.warn(warnings, reference: reference, events: events)
+                }
+            }
+        } catch {
+            for unpacker in pending.values { await unpacker.discard() }
+            throw error
+        }
+    }
+
+    private static func warn(_ warnings: [String], reference: String, events: TransferEventHandler) {
+        for warning in warnings { events(TransferEvent(phase: "pull", kind: .warning, reference: reference, message: warning)) }
     }
 
     // MARK: push
@@ -162,6 +232,32 @@ func forEachConcurrently<T: Sendable>(_ items: [T], limit: Int, _ body: @escapin
             if let item = iterator.next() { group.addTask { try await body(item) } }
         }
     }
+}
+
+/// Runs blocking work (unpacking a layer from the store) on a thread of its own, never on a Swift concurrency thread.
+func onThread<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result(catching: body)) }
+        thread.name = name
+        thread.start()
+    }
+}
+
+/// Feeds a download's bytes to a layer unpacking as they arrive.
+final class UnpackingObserver: BlobStreamObserver {
+    let unpacker: LayerStreamUnpack
+    init(_ unpacker: LayerStreamUnpack) { self.unpacker = unpacker }
+    func consume(_ bytes: UnsafeRawBufferPointer) { unpacker.feed(bytes) }
+    func restart() { unpacker.restart() }
+}
+
+/// Values gathered from concurrent tasks.
+final class Collected<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items = [T]()
+    func append(_ item: T) { lock.withLock { items.append(item) } }
+    /// The values so far, leaving none.
+    func take() -> [T] { lock.withLock { defer { items = [] }; return items } }
 }
 
 /// Forwards byte counts at most every 1% or 4 MiB, so progress events stay cheap.

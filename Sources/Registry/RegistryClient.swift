@@ -343,10 +343,12 @@ public actor RegistryClient {
 
     /// Downloads a blob to `path`, verifying size and digest; on any failure the file is removed.
     /// A download that breaks resumes with `Range` from where the file ends, or starts again when the server cannot resume.
-    public func downloadBlob(repository: String, descriptor: Descriptor, to path: String,
+    /// `observer` sees the bytes in order as they arrive (and hears when the download starts over); they are not verified
+    /// until this returns, so it must keep whatever it makes from them aside until then.
+    public func downloadBlob(repository: String, descriptor: Descriptor, to path: String, observer: (any BlobStreamObserver)? = nil,
                              progress: (@Sendable (Int64) -> Void)? = nil) async throws {
         try descriptor.digest.requireVerifiable()
-        let sink = try DigestingFileSink(path: path, host: host, progress: progress)
+        let sink = try DigestingFileSink(path: path, host: host, expectedSize: descriptor.size, observer: observer, progress: progress)
         var succeeded = false
         defer {
             sink.close()
@@ -571,91 +573,5 @@ public actor RegistryClient {
         if location.hasPrefix("http://") || location.hasPrefix("https://") { return location }
         guard let baseURL = URL(string: base), let resolved = URL(string: location, relativeTo: baseURL) else { return location }
         return resolved.absoluteString
-    }
-}
-
-/// Writes a download to a file while hashing it. After a break the next attempt asks for the rest (`rangeHeader`): a 206
-/// from where the file ends appends (the hash goes on from its state), a 200 starts the file again.
-final class DigestingFileSink: HTTPBodySink, @unchecked Sendable {
-    private let path: String
-    private let host: String
-    private let progress: (@Sendable (Int64) -> Void)?
-    private var fd: Int32 = -1
-    private var hasher = DigestHasher()
-    /// False once the server answered a range other than the one asked for: from then on the whole blob is asked for.
-    private var resuming = true
-    /// Why the last answer, a 206 that did not start where the file ends, was refused.
-    private var misplaced: String?
-
-    init(path: String, host: String, progress: (@Sendable (Int64) -> Void)? = nil) throws {
-        self.path = path
-        self.host = host
-        self.progress = progress
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw RegistryError.localFile(path: path, detail: String(cString: strerror(errno))) }
-    }
-
-    /// Bytes in the file so far, all of them hashed.
-    var offset: Int64 { hasher.count }
-
-    /// The `Range` to ask for on the next attempt, or nil for the whole blob.
-    var rangeHeader: String? { resuming && offset > 0 ? "bytes=\(offset)-" : nil }
-
-    /// Whether the last answer was a 206 that did not continue the file (and was dropped).
-    var droppedRange: Bool { misplaced != nil }
-
-    func accept(status: Int, headers: HTTPHeaders) -> Bool {
-        misplaced = nil
-        switch status {
-        case 200:
-            restart(resuming: resuming)
-            return true
-        case 206:
-            if Self.rangeStart(headers["Content-Range"]) == offset { return true }
-            // Not the rest of the file: refuse the body (which ends this attempt) and ask for the whole blob from now on.
-            misplaced = "the server answered range \(headers["Content-Range"] ?? "(none)") when asked for byte \(offset) on"
-            restart(resuming: false)
-            return true
-        default:
-            return false
-        }
-    }
-
-    func write(_ chunk: UnsafeRawBufferPointer) throws {
-        if let misplaced { throw HTTPError.interrupted(host: host, detail: misplaced) }
-        var written = 0
-        while written < chunk.count {
-            let n = Foundation.write(fd, chunk.baseAddress! + written, chunk.count - written)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw RegistryError.localFile(path: path, detail: String(cString: strerror(errno)))
-            }
-            written += n
-        }
-        hasher.update(chunk)
-        progress?(hasher.count)
-    }
-
-    /// Empties the file; with `resuming` false later attempts ask for the whole blob.
-    func restart(resuming: Bool) {
-        _ = ftruncate(fd, 0)
-        _ = lseek(fd, 0, SEEK_SET)
-        hasher = DigestHasher()
-        self.resuming = resuming
-    }
-
-    func finish() throws -> (Int64, Digest) {
-        guard fsync(fd) == 0 || errno == EINVAL else { throw RegistryError.localFile(path: path, detail: String(cString: strerror(errno))) }
-        return (hasher.count, hasher.finalize())
-    }
-
-    func close() {
-        if fd >= 0 { Foundation.close(fd); fd = -1 }
-    }
-
-    /// The first byte of a `Content-Range: bytes A-B/T` header.
-    static func rangeStart(_ header: String?) -> Int64? {
-        guard let header, header.hasPrefix("bytes ") else { return nil }
-        return Int64(header.dropFirst("bytes ".count).prefix { $0 != "-" })
     }
 }
