@@ -105,7 +105,10 @@ public struct BuildEngine: Sendable {
                 group.addTask {
                     do {
                         let reference = try Reference(parsing: name)
-                        _ = try await transfer.pull(reference, platform: platform) { transferEvent in
+                        // Layers unpack while they download, into the overlay trees RUN stacks (the engine runs as root).
+                        let unpack = UnpackOptions(whiteouts: .overlay(xattrPrefix: PlanExecution.overlayXattrPrefix))
+                        _ = try await transfer.pull(reference, platform: platform, unpack: unpack) { transferEvent in
+                            if transferEvent.kind == .warning { return events(.warning(transferEvent.message ?? "")) }
                             guard [.blobStarted, .blobProgress, .blobDone].contains(transferEvent.kind) else { return }
                             var event = BuildEvent(.bytes)
                             event.phase = "pull"

@@ -35,6 +35,7 @@ public struct ImageTransfer: Sendable {
                      events: @escaping TransferEventHandler = { _ in }) async throws -> StoredImage {
         let sources = try access.registries.pullSources(for: reference)
         var lastError: (any Error)?
+        var mirrorFailures: [String] = []
         for source in sources {
             events(TransferEvent(phase: "pull", kind: .resolving, reference: reference.description,
                                  message: "trying \(source.reference.description)\(source.isMirror ? " (mirror)" : "")"))
@@ -43,10 +44,24 @@ public struct ImageTransfer: Sendable {
             } catch let error where source.isMirror && !(error is CancellationError) {
                 events(TransferEvent(phase: "pull", kind: .warning, reference: reference.description,
                                      message: "mirror \(source.reference.domain) failed: \(error); trying the next source"))
+                mirrorFailures.append("the mirror \(source.reference.domain) failed first: \(error)")
                 lastError = error
+            } catch let error where !mirrorFailures.isEmpty && !(error is CancellationError) {
+                // Every source failed: the mirror's reason is often the one that matters (a hostile layer, say).
+                throw PullFailure(last: error, mirrors: mirrorFailures)
             }
         }
         throw lastError ?? RegistryError.badResponse(host: reference.domain, detail: "no source to pull from")
+    }
+
+    /// Every source of a pull failed: the last one's error, and what the mirrors tried before it said.
+    public struct PullFailure: Error, CustomStringConvertible {
+        /// The last source's error.
+        public let last: any Error
+        /// The mirrors' failures, in order.
+        public let mirrors: [String]
+        /// Both, in one sentence.
+        public var description: String { "\(last); \(mirrors.joined(separator: "; "))" }
     }
 
     private func pull(_ reference: Reference, from source: PullSource, platform: Platform, unpack: UnpackOptions?,
