@@ -291,7 +291,7 @@ final class PlanningRun {
             let value = expandGlobal(flag)
             guard let parsed = try? Platform(parsing: value), parsed.os == platform.os, parsed.architecture == platform.architecture else {
                 throw BuildError.unsupported(instruction: display(instruction), range: range,
-                    detail: "idpbuild builds for this machine's platform (\(platform)) only: --platform=\(value) would need emulation")
+                                             detail: UnsupportedFeature.foreignPlatform.message("--platform=\(value)"))
             }
         }
         let name = expandGlobal(stage.from.image.value)

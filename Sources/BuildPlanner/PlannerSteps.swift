@@ -1,4 +1,5 @@
 import BuildEvents
+import DockerfileCheck
 import DockerfileSyntax
 import Foundation
 import OCI
@@ -47,10 +48,10 @@ extension PlanningRun {
                  index: Int?, slot: String, into steps: inout [PlannedStep]) throws {
         let shown = display(instruction)
         if run.security == "insecure" {
-            throw BuildError.unsupported(instruction: shown, range: range, detail: "idpbuild runs every RUN rootless and sandboxed: --security=insecure is not supported")
+            throw BuildError.unsupported(instruction: shown, range: range, detail: UnsupportedFeature.insecureSecurity.message())
         }
         if !instruction.flags(named: "device").isEmpty {
-            throw BuildError.unsupported(instruction: shown, range: range, detail: "RUN --device is not supported (it needs BuildKit's labs frontend and CDI devices)")
+            throw BuildError.unsupported(instruction: shown, range: range, detail: UnsupportedFeature.device.message())
         }
         if run.network == "host" && !options.entitlements.contains(.networkHost) {
             throw BuildError.entitlementRequired(instruction: shown, range: range, entitlement: .networkHost)
@@ -150,7 +151,7 @@ extension PlanningRun {
                 let uid = fields["uid"].flatMap { UInt32($0) } ?? 0
                 let gid = fields["gid"].flatMap { UInt32($0) } ?? 0
                 if fields["from"] != nil {
-                    throw BuildError.unsupported(instruction: shown, range: range, detail: "--mount=type=cache,from=… (a cache seeded from a stage) is not supported; drop from=")
+                    throw BuildError.unsupported(instruction: shown, range: range, detail: UnsupportedFeature.cacheMountFrom.message())
                 }
                 resolved.append(MountSpec(source: .cache(id: id, mode: mode, uid: uid, gid: gid), target: target,
                                           readOnly: readOnly ?? false, cacheText: "cache \(target) \(id)"))
@@ -175,8 +176,7 @@ extension PlanningRun {
                                                           gid: fields["gid"].flatMap { UInt32($0) } ?? 0),
                                           target: where_, readOnly: true, cacheText: "secret \(where_) \(id)"))
             case "ssh":
-                throw BuildError.unsupported(instruction: shown, range: range,
-                    detail: "idpbuild does not forward SSH agents: RUN --mount=type=ssh is not supported; fetch with a secret mount (type=secret) instead")
+                throw BuildError.unsupported(instruction: shown, range: range, detail: UnsupportedFeature.sshMount.message())
             default:
                 throw fail("unsupported mount type \(mount.type)")
             }
@@ -196,10 +196,7 @@ extension PlanningRun {
 
     static func isURL(_ source: String) -> Bool { source.hasPrefix("http://") || source.hasPrefix("https://") }
 
-    static func isGit(_ source: String) -> Bool {
-        source.hasPrefix("git@") || source.hasPrefix("git://") || source.hasPrefix("ssh://")
-            || (isURL(source) && (source.hasSuffix(".git") || source.contains(".git#")))
-    }
+    static func isGit(_ source: String) -> Bool { UnsupportedFeature.isGitSource(source) }
 
     func planCopy(_ copy: FileCopy, _ instruction: Instruction, range: SourceRange, stage: Stage, state: inout ImageState, number: Int,
                   index: Int?, slot: String, into steps: inout [PlannedStep]) throws {
@@ -234,8 +231,7 @@ extension PlanningRun {
                         throw BuildError.invalidInstruction(instruction: shown, range: range, detail: "COPY does not fetch URLs (\(source)); use ADD, or download in a RUN step")
                     }
                     if Self.isGit(source) {
-                        throw BuildError.unsupported(instruction: shown, range: range,
-                            detail: "idpbuild does not clone git sources in ADD; clone in a RUN step or add the files to the build context")
+                        throw BuildError.unsupported(instruction: shown, range: range, detail: UnsupportedFeature.gitSource.message())
                     }
                     urls.append(source)
                     keyParts += ["url", source, copy.checksum?.value ?? ""]
@@ -290,7 +286,7 @@ extension PlanningRun {
         var mode: UInt32?
         if let text = copy.chmod?.value {
             guard let parsed = UInt32(text, radix: 8), parsed <= 0o7777 else {
-                throw BuildError.unsupported(instruction: shown, range: range, detail: "--chmod=\(text): only octal modes (e.g. 0755) are supported")
+                throw BuildError.unsupported(instruction: shown, range: range, detail: UnsupportedFeature.symbolicChmod.message(text))
             }
             mode = parsed
         }
