@@ -68,7 +68,11 @@ struct CheckContext {
             if options.ignoredCodes.contains(diagnostic.code) { continue }
             if diagnostic.severity != .error {
                 if directive.skipAll || directive.skipped.contains(diagnostic.code) { continue }
-                if directive.warningsAreErrors && diagnostic.severity == .warning { diagnostic.severity = .error }
+                // error=true fails Docker's build on BuildKit's checks; idpbuild's own warnings (a frontend it does not
+                // run, a --from it will pull) are not Docker's errors, so they stay warnings.
+                if directive.warningsAreErrors && diagnostic.severity == .warning && Rules.byCode[diagnostic.code]?.isBuildKitRule == true {
+                    diagnostic.severity = .error
+                }
             }
             result.append(diagnostic)
         }

@@ -199,10 +199,16 @@ enum InstructionChecks {
         context.add("InvalidSignal", signal.range, "Invalid signal: \(shown(value))\(suggestion)")
     }
 
+    /// A destination BuildKit copies into rather than onto: `dir/`, `.`, `..`, `dir/.`, and Windows' `C:\\dir\\`.
+    private static func namesDirectory(_ destination: String) -> Bool {
+        destination.hasSuffix("/") || destination.hasSuffix("\\") || destination == "." || destination == ".."
+            || destination.hasSuffix("/.") || destination.hasSuffix("/..")
+    }
+
     private static func checkDestination(_ copy: FileCopy, _ context: inout CheckContext) {
         guard let destination = copy.destination, copy.sources.count + copy.heredocSources.count > 1 else { return }
         let value = destination.value
-        guard !value.hasSuffix("/"), !value.containsByte(UInt8(ascii: "$")) else { return }
+        guard !namesDirectory(value), !value.containsByte(UInt8(ascii: "$")) else { return }
         let end = SourceRange(start: destination.range.end, end: destination.range.end,
                               startOffset: destination.range.endOffset, endOffset: destination.range.endOffset)
         context.add("CopyDestinationNotDirectory", destination.range,

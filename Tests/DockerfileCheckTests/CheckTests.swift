@@ -67,6 +67,12 @@ func apply(_ fix: Fix, to text: String) -> String {
         #expect(CheckDirective.parse("error=maybe").1 != nil)
         #expect(CheckDirective.parse("nonsense").1 != nil)
 
+        // Docker fails on BuildKit's checks only: a frontend idpbuild does not run (moby/buildkit's own
+        // `# syntax=docker/dockerfile-upstream:master` with `check=error=true`) stays a warning.
+        let promoted = diagnostics("# syntax=docker/dockerfile-upstream:master\n# check=error=true\nFROM a\nCMD x\n")
+        #expect(promoted.map(\.code) == ["UnsupportedByEngine", "JSONArgsRecommended"])
+        #expect(promoted.map(\.severity) == [.warning, .error])
+
         let skipAll = diagnostics("# check=skip=all\nFROM a\nCMD x\nRUNN y\n")
         #expect(skipAll.map(\.code) == ["UnknownInstruction"], "skip never hides errors")
     }
@@ -118,6 +124,19 @@ func apply(_ fix: Fix, to text: String) -> String {
         let file = CheckedFile(path: "D", source: dockerfile.source, diagnostics: Checker.check(dockerfile))
         // `x` is the 11th character of the line but its 12th byte.
         #expect(DiagnosticFormatter.gnu([file]) == "D:2:11: error: Syntax error - can't find = in \"x\". Must be of the form: name=value [InvalidKeyValue]\n")
+    }
+
+    /// BuildKit copies several sources into `.`, `..` and `dir/.` (it appends the separator), and Windows images write
+    /// directories as `C:\\dir\\` (ollama's `COPY go.mod go.sum .`, mongo's nanoserver image): none is an error.
+    @Test(arguments: ["COPY a b .", "COPY a b ..", "COPY a b src/.", "COPY a b ../..", "COPY a b C:\\\\Windows\\\\System32\\\\",
+                      "COPY a b /d/"])
+    func severalSourcesIntoADirectory(_ line: String) {
+        #expect(!diagnostics("FROM a\n\(line)\n").contains { $0.code == "CopyDestinationNotDirectory" })
+    }
+
+    @Test(arguments: ["COPY a b /d", "COPY a b d.", "COPY a b ./d", "ADD a b /d/.x"])
+    func severalSourcesOntoAFile(_ line: String) {
+        #expect(diagnostics("FROM a\n\(line)\n").map(\.code) == ["CopyDestinationNotDirectory"])
     }
 
     @Test func windowsWorkdirIsAbsolute() {
