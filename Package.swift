@@ -64,7 +64,7 @@ let package = Package(
         .target(name: "BuildEngine", dependencies: ["BuildEvents", "BuildPlanner", "DockerfileSyntax", "OCI", "HTTP", "ImageStore",
                                                     "ImageTransfer", "Sandbox", "LayerDiff"]),
         .target(name: "BuildService", dependencies: ["BuildEvents", "BuildPlanner", "BuildEngine", "ImageTransfer", "ImageStore", "OCI", "Registry", "RegistriesConf",
-                                                     "Credentials", "HTTP", "Sandbox", "DockerfileSyntax", "ResourceLimits", "Systemd"]),
+                                                     "Credentials", "HTTP", "Sandbox", "DockerfileSyntax", "ResourceLimits", "Systemd", "JSONRPC", "LayerDiff"]),
 
         .executableTarget(
             name: "idpbuild",

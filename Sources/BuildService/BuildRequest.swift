@@ -44,10 +44,15 @@ public struct BuildRequest: Sendable, Codable, Hashable {
     public var registry: String?
     /// Namespace (owner) override (default: the config's).
     public var namespace: String?
+    /// Pull base images even when the store has them.
+    public var pull: Bool
+    /// Secrets for `RUN --mount=type=secret`: id → file.
+    public var secrets: [String: String]
 
     /// Makes a request; the tag defaults to `latest` at `validate()`.
     public init(dockerfilePath: String, contextDir: String, imageName: String, imageTag: String = "", buildArgs: [String: String] = [:],
-                target: String? = nil, platform: String? = nil, noCache: Bool = false, registry: String? = nil, namespace: String? = nil) {
+                target: String? = nil, platform: String? = nil, noCache: Bool = false, registry: String? = nil, namespace: String? = nil,
+                pull: Bool = false, secrets: [String: String] = [:]) {
         self.dockerfilePath = dockerfilePath
         self.contextDir = contextDir
         self.imageName = imageName
@@ -58,6 +63,25 @@ public struct BuildRequest: Sendable, Codable, Hashable {
         self.noCache = noCache
         self.registry = registry
         self.namespace = namespace
+        self.pull = pull
+        self.secrets = secrets
+    }
+
+    /// Decodes a request: the seed's four fields (`imageTag` may be left out), the rest when given.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(dockerfilePath: try container.decode(String.self, forKey: .dockerfilePath),
+                  contextDir: try container.decode(String.self, forKey: .contextDir),
+                  imageName: try container.decode(String.self, forKey: .imageName),
+                  imageTag: try container.decodeIfPresent(String.self, forKey: .imageTag) ?? "",
+                  buildArgs: try container.decodeIfPresent([String: String].self, forKey: .buildArgs) ?? [:],
+                  target: try container.decodeIfPresent(String.self, forKey: .target),
+                  platform: try container.decodeIfPresent(String.self, forKey: .platform),
+                  noCache: try container.decodeIfPresent(Bool.self, forKey: .noCache) ?? false,
+                  registry: try container.decodeIfPresent(String.self, forKey: .registry),
+                  namespace: try container.decodeIfPresent(String.self, forKey: .namespace),
+                  pull: try container.decodeIfPresent(Bool.self, forKey: .pull) ?? false,
+                  secrets: try container.decodeIfPresent([String: String].self, forKey: .secrets) ?? [:])
     }
 
     /// Checks the fields and fills defaults (tag `latest`); throws `BuildServiceError.invalidRequest` naming the field.
@@ -140,55 +164,5 @@ public struct BuildResponse: Sendable, Codable, Hashable {
         self.durationMs = durationMs
         self.stepsCached = stepsCached
         self.stepsRun = stepsRun
-    }
-}
-
-/// Where images go and how registries are reached; defaults serve an idpbuilder cluster.
-public struct BuilderConfig: Sendable, Codable, Hashable {
-    /// The default registry: idpbuilder's Gitea.
-    public static let defaultRegistry = "gitea.cnoe.localtest.me:8443"
-    /// The default namespace (Gitea owner).
-    public static let defaultNamespace = "giteaadmin"
-
-    /// Registry host[:port] (`IDPBUILD_REGISTRY` overrides the default).
-    public var registry: String
-    /// Namespace (owner) in the registry.
-    public var namespace: String
-    /// Skip TLS verification for the registry (idpbuilder's self-signed certificate when no CA is known).
-    public var insecureSkipTLSVerify: Bool
-    /// Extra CA file for the registry.
-    public var caFile: String?
-    /// Hosts reached over plain HTTP or unverified TLS.
-    public var insecureRegistries: [String]
-    /// registries.conf to use (default: the containers search order).
-    public var registriesConf: String?
-    /// The image store folder (default: `$XDG_DATA_HOME/idpbuild`).
-    public var storeRoot: String?
-    /// The program run as the build worker (default: this program, `/proc/self/exe`); it must have the hidden
-    /// `build-worker` subcommand (`idpbuild` has).
-    public var workerExecutable: String
-    /// Ask the Kubernetes API for the Gitea credential and CA.
-    public var useKubernetes: Bool
-    /// An explicit registry user (with `password`), else the credential chain.
-    public var username: String?
-    /// The explicit password; sent to the worker on its standard input, never on a command line or in a log.
-    public var password: String?
-
-    /// Makes a config; every field has a default.
-    public init(registry: String? = nil, namespace: String = BuilderConfig.defaultNamespace, insecureSkipTLSVerify: Bool = false,
-                caFile: String? = nil, insecureRegistries: [String] = [], registriesConf: String? = nil, storeRoot: String? = nil,
-                workerExecutable: String = "/proc/self/exe", useKubernetes: Bool = true, username: String? = nil, password: String? = nil,
-                environment: [String: String] = ProcessInfo.processInfo.environment) {
-        self.registry = registry ?? environment["IDPBUILD_REGISTRY"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultRegistry
-        self.namespace = namespace
-        self.insecureSkipTLSVerify = insecureSkipTLSVerify
-        self.caFile = caFile
-        self.insecureRegistries = insecureRegistries
-        self.registriesConf = registriesConf
-        self.storeRoot = storeRoot
-        self.workerExecutable = workerExecutable
-        self.useKubernetes = useKubernetes
-        self.username = username
-        self.password = password
     }
 }

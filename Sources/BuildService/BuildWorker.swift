@@ -85,7 +85,7 @@ public enum BuildWorker {
     static func perform(_ job: WorkerJob, plan: BuildPlan? = nil, output: EventWriter) async throws -> BuildSummary {
         let environment = ProcessInfo.processInfo.environment
         let store = try ImageStore(root: job.config.storeRoot ?? ImageStore.defaultRoot(environment: environment))
-        let transfer = try makeTransfer(job.config, store: store, output: output)
+        let transfer = try job.config.makeTransfer(store: store, credentialSource: "the build request's credentials") { output.write(.warning($0)) }
         let engine = BuildEngine(store: store, transfer: transfer)
         var summary: BuildSummary
         do {
@@ -119,37 +119,6 @@ public enum BuildWorker {
             }
         }
         return summary
-    }
-
-    static func makeTransfer(_ config: BuilderConfig, store: ImageStore, output: EventWriter) throws -> ImageTransfer {
-        let environment = ProcessInfo.processInfo.environment
-        var explicit: RegistryCredential?
-        if let username = config.username, let password = config.password {
-            explicit = RegistryCredential(username: username, password: password, source: "the build request's credentials")
-        }
-        let resolver = CredentialResolver(explicit: explicit, environment: environment, giteaHost: config.registry,
-                                          useKubernetes: config.useKubernetes, warn: { output.write(.warning($0)) })
-        var registries: RegistriesConfiguration
-        if let path = config.registriesConf {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-                throw BuildServiceError.invalidRequest(field: "registriesConf", detail: "\(path) cannot be read")
-            }
-            registries = try RegistriesConfiguration.parse(text, path: path)
-        } else {
-            registries = try RegistriesConfiguration.load(environment: environment)
-        }
-        var insecure = Set(config.insecureRegistries)
-        if config.insecureSkipTLSVerify { insecure.insert(config.registry) }
-        let access: RegistryAccess
-        if let caFile = config.caFile {
-            let tls = try TLSOptions.files(caFile: caFile)
-            access = RegistryAccess(registries: registries, insecureHosts: insecure,
-                                    credentials: { try await resolver.credential(for: $0) },
-                                    trust: { _, insecure in var options = tls; options.insecureSkipVerify = insecure; return options })
-        } else {
-            access = RegistryAccess(registries: registries, insecureHosts: insecure, resolver: resolver)
-        }
-        return ImageTransfer(store: store, access: access, gitea: (host: config.registry, owner: config.namespace))
     }
 }
 

@@ -11,38 +11,6 @@ import Sandbox
 import Glibc
 #endif
 
-/// Options of `idpbuild build` beyond the seed's request.
-public struct BuildExtras: Sendable, Codable, Hashable {
-    /// Creation and file times clamped to these seconds since the epoch (default: `SOURCE_DATE_EPOCH`).
-    public var timestamp: Int64?
-    /// Pull base images even when the store has them.
-    public var pull: Bool
-    /// Layer compression.
-    public var compression: LayerCompression
-    /// Secrets for `RUN --mount=type=secret`: id → file.
-    public var secrets: [String: String]
-    /// Memory, CPU and process limits for the worker and everything it starts (see `BuildLimits`).
-    public var limits: ResourceLimits
-    /// How many stages may run at once (`--jobs`).
-    public var jobs: Int
-    /// What the Dockerfile may do beyond the defaults (`--allow network.host`).
-    public var entitlements: Set<BuildEntitlement>
-
-    /// Makes extras; the timestamp defaults to `SOURCE_DATE_EPOCH` when set.
-    public init(timestamp: Int64? = nil, pull: Bool = false, compression: LayerCompression = .gzip, secrets: [String: String] = [:],
-                limits: ResourceLimits = ResourceLimits(), entitlements: Set<BuildEntitlement> = [],
-                jobs: Int = ProcessInfo.processInfo.activeProcessorCount,
-                environment: [String: String] = ProcessInfo.processInfo.environment) {
-        self.timestamp = timestamp ?? environment["SOURCE_DATE_EPOCH"].flatMap { Int64($0) }
-        self.pull = pull
-        self.compression = compression
-        self.secrets = secrets
-        self.limits = limits
-        self.entitlements = entitlements
-        self.jobs = max(1, jobs)
-    }
-}
-
 /// What the worker reads from its standard input: one JSON line.
 struct WorkerJob: Codable {
     var options: BuildOptions
@@ -64,23 +32,22 @@ public struct Builder: Sendable {
     }
 
     /// Builds and pushes to `REGISTRY/NAMESPACE/NAME:TAG`; never throws: a failure is a response with `success: false`.
-    public func buildAndPush(_ request: BuildRequest, extras: BuildExtras = BuildExtras(),
-                             events: @escaping BuildEventHandler = { _ in }) async -> BuildResponse {
-        await build(request, push: true, extras: extras, events: events)
+    public func buildAndPush(_ request: BuildRequest, events: @escaping BuildEventHandler = { _ in }) async -> BuildResponse {
+        await build(request, push: true, events: events)
     }
 
     /// The engine's options for a request (the Dockerfile's `text` instead of the file's when given: an editor's buffer).
-    func options(_ request: BuildRequest, extras: BuildExtras, text: [UInt8]? = nil) -> BuildOptions {
+    func options(_ request: BuildRequest, text: [UInt8]? = nil) -> BuildOptions {
         BuildOptions(
             dockerfilePath: request.absoluteDockerfilePath, contextDirectory: request.absoluteContextDir, tags: [request.fullTag(config: config)],
             buildArguments: request.buildArgs, target: request.target, platform: request.platform, noCache: request.noCache,
-            pull: extras.pull, timestamp: extras.timestamp, compression: extras.compression, secrets: extras.secrets.mapValues(Self.absolute),
-            entitlements: extras.entitlements, dockerfileContents: text.map { Data($0) }, jobs: extras.jobs)
+            pull: request.pull, timestamp: config.timestamp, compression: config.compression, secrets: request.secrets.mapValues(Self.absolute),
+            entitlements: config.entitlements, dockerfileContents: text.map { Data($0) }, jobs: config.jobs)
     }
 
     /// Builds (and pushes when `push`), reporting events; a failure is a response with `success: false`. `dockerfile` is
     /// the Dockerfile already parsed (an editor's document: its text is what is built, in the worker too).
-    public func build(_ request: BuildRequest, push: Bool, extras: BuildExtras = BuildExtras(), dockerfile: BuildDefinition? = nil,
+    public func build(_ request: BuildRequest, push: Bool, dockerfile: BuildDefinition? = nil,
                       events: @escaping BuildEventHandler = { _ in }) async -> BuildResponse {
         var request = request
         let fullTag = request.fullTag(config: config)
@@ -88,20 +55,20 @@ public struct Builder: Sendable {
             return BuildResponse(fullTag: fullTag, success: false, error: "\(error)")
         }
         let tag = request.fullTag(config: config)
-        let options = options(request, extras: extras, text: dockerfile.map { $0.dockerfile.source.bytes })
+        let options = options(request, text: dockerfile.map { $0.dockerfile.source.bytes })
         var config = self.config
         config.registriesConf = config.registriesConf.map(Self.absolute)
         config.caFile = config.caFile.map(Self.absolute)
         config.storeRoot = config.storeRoot.map(Self.absolute)
         let job = WorkerJob(options: options, push: push ? tag : nil, config: config)
         // Planned here first: a build whose every step is cached runs in this process, from this plan.
-        if extras.limits.isEmpty, !extras.pull, !request.noCache, let plan = try? Self.planHere(options, config: config, dockerfile: dockerfile),
+        if config.limits.isEmpty, !request.pull, !request.noCache, let plan = try? Self.planHere(options, config: config, dockerfile: dockerfile),
            plan.isFullyCached {
             return await buildHere(job, plan: plan, tag: tag, events: events)
         }
         let group: (any LimitedGroup)?
         do {
-            let made = try BuildLimits.makeGroup(for: extras.limits, name: "idpbuild-build-\(getpid())-\(Self.nextGroupNumber())",
+            let made = try BuildLimits.makeGroup(for: config.limits, name: "idpbuild-build-\(getpid())-\(Self.nextGroupNumber())",
                                                  description: "idpbuild build \(tag)")
             group = made.group
             if let notice = made.notice { events(.warning(notice)) }

@@ -17,11 +17,11 @@ extension Builder {
 
     /// The plan of `request` (its Dockerfile parsed from `dockerfile` when given) against this builder's store: every
     /// step with its cache key, cached or why it will run. Nothing runs, nothing is pulled (`idpbuild build --dry-run`).
-    public func plan(_ request: BuildRequest, extras: BuildExtras = BuildExtras(), dockerfile: BuildDefinition? = nil) throws -> BuildPlan {
+    public func plan(_ request: BuildRequest, dockerfile: BuildDefinition? = nil) throws -> BuildPlan {
         var request = request
         try request.validate()
         var config = self.config
         config.storeRoot = config.storeRoot.map(Self.absolute)
-        return try Self.planHere(options(request, extras: extras), config: config, dockerfile: dockerfile)
+        return try Self.planHere(options(request), config: config, dockerfile: dockerfile)
     }
 }

@@ -56,45 +56,15 @@ struct BuildCommand: AsyncParsableCommand {
     @ArgumentParser.Flag(help: "Pull base images even when the local store has them.")
     var pull = false
 
-    @Option(help: "Registry host[:port] (default: IDPBUILD_REGISTRY or gitea.cnoe.localtest.me:8443).")
-    var registry: String?
-
-    @Option(help: "Namespace (Gitea owner) in the registry.")
-    var namespace: String = BuilderConfig.defaultNamespace
-
-    @Option(help: "Set creation and file times to these seconds since the epoch for reproducible images (default: SOURCE_DATE_EPOCH).")
-    var timestamp: Int64?
-
     @Option(help: "A secret for RUN --mount=type=secret: id=ID,src=FILE (repeat).")
     var secret: [String] = []
-
-    @Option(help: "Layer compression: gzip (default), zstd or none.")
-    var compression: LayerCompression = .gzip
-
-    @Option(name: .customLong("allow"), help: ArgumentHelp("Allow an entitlement, as buildx: network.host lets RUN --network=host share this machine's network (repeatable).",
-                                                            valueName: "ENTITLEMENT"))
-    var allow: [String] = []
-
-    @Option(name: .customLong("insecure-registry"), help: "Allow plain HTTP and unverified TLS for this host[:port] (repeat).")
-    var insecureRegistries: [String] = []
-
-    @Option(name: .customLong("ca-file"), help: "A CA certificate file the registry's certificate is checked against.")
-    var caFile: String?
-
-    @Option(name: .customLong("registries-conf"), help: "registries.conf to use (default: the containers search order).")
-    var registriesConf: String?
 
     @Option(name: .customLong("root"), help: "Image store directory (default: $XDG_DATA_HOME/idpbuild or ~/.local/share/idpbuild).")
     var root: String?
 
-    @Option(name: .customLong("username"), help: "Registry user name (with --password-stdin); else the credential chain.")
-    var username: String?
+    @OptionGroup(title: "Registry settings") var registrySettings: RegistrySettingsOptions
 
-    @ArgumentParser.Flag(name: .customLong("password-stdin"), help: "Read the registry password from standard input.")
-    var passwordStdin = false
-
-    @ArgumentParser.Flag(name: .customLong("no-kubernetes"), help: "Do not ask the Kubernetes API for the Gitea credential or CA.")
-    var noKubernetes = false
+    @OptionGroup(title: "Build settings") var buildSettings: BuildSettingsOptions
 
     @ArgumentParser.Flag(help: "Print build events as JSON lines on stdout.")
     var json = false
@@ -102,32 +72,8 @@ struct BuildCommand: AsyncParsableCommand {
     @ArgumentParser.Flag(name: .customLong("dry-run"), help: "Plan only: print each step as cached, will run (and why) or metadata; run and pull nothing.")
     var dryRun = false
 
-    @Option(help: ArgumentHelp("How many stages may build at once (default: the number of cores).", valueName: "N"))
-    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
-
     @Option(help: "Where the step log goes: auto (the journal under systemd, else stderr), stderr or journald.")
     var log: LogDestination = .auto
-
-    @Option(help: ArgumentHelp("Memory limit for the build, e.g. 512m or 2g.", valueName: "SIZE"))
-    var memory: String?
-
-    @Option(help: ArgumentHelp("CPU limit for the build, e.g. 1.5.", valueName: "CPUS"))
-    var cpus: String?
-
-    @Option(name: .customLong("pids-limit"), help: ArgumentHelp("Process limit for the build.", valueName: "N"))
-    var pidsLimit: String?
-
-    func validate() throws {
-        do {
-            _ = try ResourceLimits.parse(memory: memory, cpus: cpus, pids: pidsLimit)
-        } catch {
-            throw ValidationError(error.description)
-        }
-        if username != nil && !passwordStdin { throw ValidationError("--username needs --password-stdin (passwords are never taken as arguments)") }
-        if passwordStdin && username == nil { throw ValidationError("--password-stdin needs --username") }
-        do { _ = try BuildEntitlement.parse(allow) } catch { throw ValidationError("\(error)") }
-        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
-    }
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -150,19 +96,18 @@ struct BuildCommand: AsyncParsableCommand {
         }
         let contextPath = URL(fileURLWithPath: context).standardizedFileURL.path
         let (name, imageTag) = Self.splitTag(tag ?? Self.repositoryName(for: contextPath))
-        let password = passwordStdin ? (readLine(strippingNewline: true) ?? "") : nil
-        let config = BuilderConfig(registry: registry, namespace: namespace, caFile: caFile, insecureRegistries: insecureRegistries,
-                                   registriesConf: registriesConf, storeRoot: root, useKubernetes: !noKubernetes,
-                                   username: username, password: password)
+        // The settings' layers: the defaults, the environment, then these flags.
+        var config = registrySettings.config(storeRoot: root)
+        buildSettings.apply(to: &config)
+        for problem in BuilderConfig.environmentProblems(environment) { FileHandle.standardError.write(Data("warning: \(problem)\n".utf8)) }
+        let password = config.password
         // -f is relative to the current directory, as `docker build -f`; the request wants it absolute or relative to the context.
         let dockerfile = file.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? contextPath + "/Dockerfile"
         let request = BuildRequest(dockerfilePath: dockerfile, contextDir: contextPath, imageName: name,
-                                   imageTag: imageTag, buildArgs: args, target: target, platform: platform, noCache: noCache)
-        let limits = try ResourceLimits.parse(memory: memory, cpus: cpus, pids: pidsLimit)
-        let extras = BuildExtras(timestamp: timestamp, pull: pull, compression: compression, secrets: secrets, limits: limits,
-                                 entitlements: try BuildEntitlement.parse(allow), jobs: jobs)
+                                   imageTag: imageTag, buildArgs: args, target: target, platform: platform, noCache: noCache,
+                                   pull: pull, secrets: secrets)
         if dryRun {
-            let ok = Self.printPlan(Result { try Builder(config: config).plan(request, extras: extras) }, json: json)
+            let ok = Self.printPlan(Result { try Builder(config: config).plan(request) }, json: json)
             if !ok { throw ExitCode(1) }
             return
         }
@@ -182,7 +127,7 @@ struct BuildCommand: AsyncParsableCommand {
         }
         let renderer = BuildRenderer(json: json, journal: journal)
         let builder = Builder(config: config)
-        let task = Task { await builder.build(request, push: !noPush, extras: extras, events: renderer.render) }
+        let task = Task { await builder.build(request, push: !noPush, events: renderer.render) }
         let interruption = Interruption { _ in task.cancel() }  // the worker stops and cleans up
         let response = await task.value
         renderer.finish(response, errorToStandardError: !Journal.isConnected(environment: environment))

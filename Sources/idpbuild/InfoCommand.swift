@@ -55,7 +55,7 @@ struct InfoCommand: AsyncParsableCommand {
         items.append(serviceManager(environment: environment))
         items.append(logs(environment: environment))
         items.append(sharedServer(environment: environment))
-        items.append(Item(key: "registry", label: "registry", value: "\(BuilderConfig(environment: environment).registry)/\(BuilderConfig.defaultNamespace)", ok: true))
+        items.append(Item(key: "registry", label: "registry", value: "\(BuilderConfig(environment: environment).registry)/\(BuilderConfig(environment: environment).namespace)", ok: true))
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

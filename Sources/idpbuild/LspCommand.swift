@@ -27,7 +27,8 @@ struct LspCommand: AsyncParsableCommand {
         server, for editors that only start processes.
         The build commands (idpbuild.buildAndPush, idpbuild.build, idpbuild.cancelBuild) build in a worker process \
         like idpbuild build, one build queue for every session of the process; the options below set their \
-        defaults, and the client's settings (registry, namespace, insecureRegistries, caFile) override the first four.
+        defaults, and a session's settings of the same names (registry, namespace, insecureRegistries, caFile, memory, \
+        cpus, pidsLimit, allow, jobs, compression, timestamp) override them for that session.
         Exit status: 0 after shutdown and exit (stdio), when idle or stopped (--listen), or when the server ended \
         the session (--connect); 1 when the client exits or disconnects without shutdown, or the server cannot \
         listen or be reached; 2 for a wrong command line.
@@ -59,26 +60,12 @@ struct LspCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The largest message accepted, in bytes; larger ones are answered with an error and skipped.", valueName: "BYTES"))
     var maxMessageSize = 16 << 20
 
-    @Option(help: "Registry host[:port] for builds (default: IDPBUILD_REGISTRY or gitea.cnoe.localtest.me:8443).")
-    var registry: String?
-
-    @Option(help: "Namespace (Gitea owner) for builds.")
-    var namespace: String = BuilderConfig.defaultNamespace
-
-    @Option(name: .customLong("insecure-registry"), help: "Allow plain HTTP and unverified TLS for this host[:port] (repeat).")
-    var insecureRegistries: [String] = []
-
-    @Option(name: .customLong("ca-file"), help: "A CA certificate file the registry's certificate is checked against.")
-    var caFile: String?
-
-    @Option(name: .customLong("registries-conf"), help: "registries.conf for builds (default: the containers search order).")
-    var registriesConf: String?
-
     @Option(name: .customLong("root"), help: "Image store directory (default: $XDG_DATA_HOME/idpbuild or ~/.local/share/idpbuild).")
     var root: String?
 
-    @ArgumentParser.Flag(name: .customLong("no-kubernetes"), help: "Do not ask the Kubernetes API for the Gitea credential or CA.")
-    var noKubernetes = false
+    @OptionGroup(title: "Registry settings for builds") var registrySettings: RegistrySettingsOptions
+
+    @OptionGroup(title: "Build settings (a session's settings of the same names override them)") var buildSettings: BuildSettingsOptions
 
     func validate() throws {
         guard ServerLog.Level(name: logLevel) != nil else {
@@ -100,31 +87,28 @@ struct LspCommand: AsyncParsableCommand {
                 throw ValidationError("\(flag) \(error.description)")
             }
         }
-        let (_, problems) = ServerSettings().applying(settingsJSON)
-        if let problem = problems.first { throw ValidationError(problem.replacingOccurrences(of: "insecureRegistries", with: "--insecure-registry")) }
+        // The password is read from standard input, which is the LSP connection unless the server listens on a socket.
+        if registrySettings.passwordStdin && listen == nil {
+            throw ValidationError("--password-stdin needs --listen: with stdio, standard input is the editor's connection")
+        }
     }
 
-    /// The command line's build settings as the client's settings would give them.
-    var settingsJSON: JSONValue {
-        var object: [String: JSONValue] = ["namespace": .string(namespace)]
-        if let registry = registry ?? ProcessInfo.processInfo.environment["IDPBUILD_REGISTRY"].flatMap({ $0.isEmpty ? nil : $0 }) {
-            object["registry"] = .string(registry)
-        }
-        if !insecureRegistries.isEmpty { object["insecureRegistries"] = .array(insecureRegistries.map { .string($0) }) }
-        if let caFile { object["caFile"] = .string(URL(fileURLWithPath: caFile).standardizedFileURL.path) }
-        return .object(object)
+    /// The build settings every session starts from: the defaults, the environment, then these flags.
+    func builderConfig() -> BuilderConfig {
+        var config = registrySettings.config(storeRoot: root)
+        buildSettings.apply(to: &config)
+        return config
     }
 
     /// The options every session of this process starts from: one build coordinator (one build queue, one store)
     /// for all of them.
     func serverOptions(log: ServerLog, shared: SharedServerState? = nil) -> LanguageServer.Options {
-        let builds = BuildCoordinator(config: BuilderConfig(
-            registriesConf: registriesConf.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
-            storeRoot: root.map { URL(fileURLWithPath: $0).standardizedFileURL.path }, useKubernetes: !noKubernetes))
+        let config = builderConfig()
+        let builds = BuildCoordinator(config: config)
         // The shared server's sessions also answer idpbuild.serverStatus: who else is connected, what is building.
         let commands: [any ServerCommand] = shared.map { [ServerStatusCommand(shared: $0, builds: builds)] } ?? []
         return LanguageServer.Options(version: IDPBuild.configuration.version, commands: commands, log: log, maximumMessageSize: maxMessageSize,
-                                      builds: builds, settings: ServerSettings().applying(settingsJSON).settings,
+                                      builds: builds, settings: ServerSettings(build: config),
                                       shared: shared ?? SharedServerState())
     }
 

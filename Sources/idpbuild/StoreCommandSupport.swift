@@ -1,4 +1,5 @@
 import ArgumentParser
+import BuildService
 import Credentials
 import Foundation
 import HTTP
@@ -19,80 +20,28 @@ struct StoreOptions: ParsableArguments {
     func openStore() throws -> ImageStore { try ImageStore(root: root ?? ImageStore.defaultRoot()) }
 }
 
-/// The Gitea registry and owner short image names stand for, with `idpbuild build`'s defaults and overrides.
-struct GiteaOptions: ParsableArguments {
-    @Option(name: [.customLong("gitea-host"), .customLong("registry")],
-            help: "The idpbuilder Gitea registry; a short name NAME[:TAG] means HOST/OWNER/NAME[:TAG] first, as build -t tags it (default: IDPBUILD_REGISTRY or gitea.cnoe.localtest.me:8443).")
-    var giteaHost: String?
-
-    @Option(name: [.customLong("gitea-owner"), .customLong("namespace")],
-            help: "The Gitea owner (namespace) short names live under and pushes to the Gitea registry must use.")
-    var giteaOwner = "giteaadmin"
-
-    /// The Gitea host: the flag, else `IDPBUILD_REGISTRY`, else idpbuilder's.
-    var host: String {
-        giteaHost ?? ProcessInfo.processInfo.environment["IDPBUILD_REGISTRY"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? CredentialResolver.defaultGiteaHost
-    }
-
-    /// The resolver every command takes image names through.
-    var names: ImageNameResolver { ImageNameResolver(registry: host, namespace: giteaOwner) }
-}
-
-/// Options for commands that talk to registries.
+/// Options for commands that talk to registries: the shared registry settings, and the platform to pick.
 struct RegistryOptions: ParsableArguments {
-    @Option(name: .customLong("username"), help: "Registry user name (with --password-stdin); else IDPBUILD_USERNAME, auth.json, docker config, the cluster secret.")
-    var username: String?
-
-    @Flag(name: .customLong("password-stdin"), help: "Read the registry password from standard input.")
-    var passwordStdin = false
-
-    @Option(name: .customLong("insecure-registry"), help: "Allow plain HTTP and unverified TLS for this host[:port] (repeatable).")
-    var insecureRegistries: [String] = []
-
-    @Option(name: .customLong("registries-conf"), help: "registries.conf to use (default: the containers search order).")
-    var registriesConf: String?
+    @OptionGroup var settings: RegistrySettingsOptions
 
     @Option(name: .customLong("platform"), help: "OS/ARCH[/VARIANT] to pick from multi-platform images (default: this machine's).")
     var platform: String?
 
-    @Option(name: .customLong("chunk-size"), help: "Upload blobs in PATCH chunks of this many MiB (default: one PUT per blob).")
-    var chunkSize: Int?
-
-    @OptionGroup var gitea: GiteaOptions
-
-    @Flag(name: .customLong("no-kubernetes"), help: "Do not ask the Kubernetes API for the Gitea credential or CA.")
-    var noKubernetes = false
+    /// The Gitea registry and owner short names stand for.
+    var gitea: GiteaOptions { settings.gitea }
 
     func resolvedPlatform() throws -> Platform {
         guard let platform else { return .current }
         do { return try Platform(parsing: platform) } catch { throw ValidationError("\(error)") }
     }
 
+    /// The registry access the flags, the environment and the defaults describe (as builds push with).
     func makeTransfer(store: ImageStore, output: CommandOutput) throws -> ImageTransfer {
-        var explicit: RegistryCredential?
-        if passwordStdin {
-            guard let username else { throw ValidationError("--password-stdin needs --username") }
-            let password = readLine(strippingNewline: true) ?? ""
-            explicit = RegistryCredential(username: username, password: password, source: "--username/--password-stdin")
-        } else if username != nil {
-            throw ValidationError("--username needs --password-stdin (passwords are never taken as arguments)")
+        do {
+            return try settings.config().makeTransfer(store: store, credentialSource: "--username/--password-stdin") { output.warning($0) }
+        } catch let error as BuildServiceError {
+            throw ValidationError(error.description)
         }
-        let environment = ProcessInfo.processInfo.environment
-        let resolver = CredentialResolver(explicit: explicit, environment: environment, giteaHost: gitea.host, useKubernetes: !noKubernetes,
-                                          warn: { output.warning($0) })
-        var registries: RegistriesConfiguration
-        if let registriesConf {
-            guard let text = try? String(contentsOfFile: registriesConf, encoding: .utf8) else {
-                throw ValidationError("cannot read --registries-conf \(registriesConf)")
-            }
-            registries = try RegistriesConfiguration.parse(text, path: registriesConf)
-        } else {
-            registries = try RegistriesConfiguration.load(environment: environment)
-        }
-        let access = RegistryAccess(registries: registries, insecureHosts: Set(insecureRegistries), resolver: resolver,
-                                    chunkSize: chunkSize.map { Int64($0) << 20 })
-        return ImageTransfer(store: store, access: access, gitea: (host: gitea.host, owner: gitea.giteaOwner))
     }
 
     /// The references to pull a name from: for a short name registries.conf's unqualified-search-registries when set,

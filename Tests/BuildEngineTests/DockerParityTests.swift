@@ -238,8 +238,9 @@ import Glibc
         #expect(!events.all.contains { $0.kind == .stepStarted && $0.instruction?.hasPrefix("RUN") == true }, "a step ran before the refusal")
         #expect(events.all.first { $0.kind == .stepFailed }?.range?.start.line == 2)
 
-        let allowed = await builder.build(BuildRequest(dockerfilePath: "Dockerfile", contextDir: context, imageName: "net"), push: false,
-                                          extras: BuildExtras(entitlements: [.networkHost]))
+        var allowing = builder
+        allowing.config.entitlements = [.networkHost]
+        let allowed = await allowing.build(BuildRequest(dockerfilePath: "Dockerfile", contextDir: context, imageName: "net"), push: false)
         #expect(allowed.success, "\(allowed.error ?? "")")
         #expect(text(try env.unpack(allowed.fullTag) + "/host.txt") == "open\n")
     }

@@ -37,9 +37,8 @@ import Glibc
         let folder = try context(env, Self.twoBuilders)
         func build(jobs: Int) async -> ([BuildEvent], BuildResponse) {
             let events = EventRecorder()
-            let response = await Builder(config: env.builderConfig()).build(
-                BuildRequest(dockerfilePath: "Dockerfile", contextDir: folder, imageName: "parallel"), push: false,
-                extras: BuildExtras(jobs: jobs), events: events.handler)
+            let response = await Builder(config: env.builderConfig { $0.jobs = jobs }).build(
+                BuildRequest(dockerfilePath: "Dockerfile", contextDir: folder, imageName: "parallel"), push: false, events: events.handler)
             return (events.all, response)
         }
         func overlapped(_ events: [BuildEvent]) -> Bool {
@@ -60,9 +59,8 @@ import Glibc
 
         func build(jobs: Int, noCache: Bool) async -> ([BuildEvent], BuildResponse) {
             let events = EventRecorder()
-            let response = await Builder(config: env.builderConfig()).build(
-                BuildRequest(dockerfilePath: "Dockerfile", contextDir: folder, imageName: "parallel", noCache: noCache), push: false,
-                extras: BuildExtras(jobs: jobs), events: events.handler)
+            let response = await Builder(config: env.builderConfig { $0.jobs = jobs }).build(
+                BuildRequest(dockerfilePath: "Dockerfile", contextDir: folder, imageName: "parallel", noCache: noCache), push: false, events: events.handler)
             return (events.all, response)
         }
         let (cached, again) = await build(jobs: 2, noCache: false)
@@ -90,9 +88,8 @@ import Glibc
             """)
         let events = EventRecorder()
         let started = Date()
-        let response = await Builder(config: env.builderConfig()).build(
-            BuildRequest(dockerfilePath: "Dockerfile", contextDir: folder, imageName: "broken"), push: false,
-            extras: BuildExtras(jobs: 2), events: events.handler)
+        let response = await Builder(config: env.builderConfig { $0.jobs = 2 }).build(
+            BuildRequest(dockerfilePath: "Dockerfile", contextDir: folder, imageName: "broken"), push: false, events: events.handler)
         #expect(!response.success)
         #expect(response.error?.contains("exit code 3") == true && response.error?.contains("line 4") == true, "\(response.error ?? "")")
         #expect(Date().timeIntervalSince(started) < 120, "the slow stage was not left to sleep")

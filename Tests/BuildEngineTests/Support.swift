@@ -51,9 +51,11 @@ final class BuildEnvironment: @unchecked Sendable {
     }
 
     /// A builder's settings for this registry and store, with the worker built next to the tests.
-    func builderConfig() -> BuilderConfig {
-        BuilderConfig(registry: registry.host, insecureRegistries: [registry.host], registriesConf: registriesConf,
-                      storeRoot: store.root, workerExecutable: idpbuildExecutable, useKubernetes: false, environment: [:])
+    func builderConfig(_ change: (inout BuilderConfig) -> Void = { _ in }) -> BuilderConfig {
+        var config = BuilderConfig(registry: registry.host, insecureRegistries: [registry.host], registriesConf: registriesConf,
+                                   storeRoot: store.root, workerExecutable: idpbuildExecutable, useKubernetes: false, environment: [:])
+        change(&config)
+        return config
     }
 
     /// An engine over the store that pulls through the mirror.

@@ -54,9 +54,10 @@ struct LimitsTests {
         let scratch = try Scratch("oom-api")
         let context = try Self.greedyContext(in: scratch)
         let events = EventLog()
-        let builder = Builder(config: BuilderConfig(storeRoot: scratch.file("store"), workerExecutable: idpbuild, useKubernetes: false, environment: [:]))
+        let builder = Builder(config: BuilderConfig(storeRoot: scratch.file("store"), workerExecutable: idpbuild, useKubernetes: false,
+                                                    limits: ResourceLimits(memoryBytes: 64 << 20, pids: 64), environment: [:]))
         let response = await builder.build(BuildRequest(dockerfilePath: context + "/Dockerfile", contextDir: context, imageName: "greedy"), push: false,
-                                           extras: BuildExtras(limits: ResourceLimits(memoryBytes: 64 << 20, pids: 64)), events: events.handler)
+                                           events: events.handler)
         #expect(!response.success)
         #expect(response.error?.contains("(line 4) ran out of memory: the kernel killed it at the build's --memory limit of 64 MiB") == true, "\(response.error ?? "")")
         let failed = try #require(events.all.first { $0.kind == .stepFailed })
@@ -98,10 +99,10 @@ struct LimitsTests {
     @Test func aLimitTheKernelRefusesFailsTheBuildNamingTheLimit() async throws {
         let scratch = try Scratch("refused")
         let context = try Self.greedyContext(in: scratch)
-        let builder = Builder(config: BuilderConfig(storeRoot: scratch.file("store"), workerExecutable: idpbuild, useKubernetes: false, environment: [:]))
+        let builder = Builder(config: BuilderConfig(storeRoot: scratch.file("store"), workerExecutable: idpbuild, useKubernetes: false,
+                                                    limits: ResourceLimits(cpus: 0.001), environment: [:]))
         // Below the kernel's 1 ms quota: the command line refuses it, the kernel does too when it gets that far.
-        let response = await builder.build(BuildRequest(dockerfilePath: context + "/Dockerfile", contextDir: context, imageName: "refused"), push: false,
-                                           extras: BuildExtras(limits: ResourceLimits(cpus: 0.001)))
+        let response = await builder.build(BuildRequest(dockerfilePath: context + "/Dockerfile", contextDir: context, imageName: "refused"), push: false)
         #expect(!response.success)
         #expect(response.error?.contains("the kernel refused the limit --cpus 0") == true, "\(response.error ?? "")")
     }

@@ -158,18 +158,12 @@ final class BuildFeatures: Sendable {
         var analysis: DocumentAnalysis
         /// The open document's version, or nil when built from the file.
         var version: Int?
-        /// The request (its `dockerfilePath` is the real path; the text goes through a private copy).
+        /// The request (its `dockerfilePath` is the real path; the document's text travels with the job).
         var request: BuildRequest
-        /// The builder settings.
+        /// The builder settings: the server's, the session's editor settings, the command's registry.
         var config: BuilderConfig
         /// `REGISTRY/NAMESPACE/NAME:TAG`.
         var reference: String
-        /// Memory, CPU and process limits (the settings `memory`, `cpus`, `pidsLimit`).
-        var limits: ResourceLimits
-        /// Entitlements (the setting `allow`).
-        var entitlements: Set<BuildEntitlement>
-        /// Stages at once (the setting `jobs`), nil for the number of cores.
-        var jobs: Int?
     }
 
     /// An absolute, standardized path (relative paths are taken from the server's working directory).
@@ -217,27 +211,23 @@ final class BuildFeatures: Sendable {
         } catch {
             throw LanguageServerError.invalidArgument(command: context.command, detail: "\(error)").responseError
         }
-        if let registry = arguments.registry, !ServerSettings.isHostAndPort(registry) {
+        if let registry = arguments.registry, !BuilderConfig.isHostAndPort(registry) {
             throw LanguageServerError.invalidArgument(command: context.command,
                 detail: "arguments[0].registry must be a host[:port] such as gitea.cnoe.localtest.me:8443, not \(JSONText.quoted(registry))").responseError
         }
-        if let namespace = arguments.namespace, !ServerSettings.isNamespace(namespace) {
+        if let namespace = arguments.namespace, !BuilderConfig.isNamespace(namespace) {
             throw LanguageServerError.invalidArgument(command: context.command,
                 detail: "arguments[0].namespace must be a lowercase repository path such as giteaadmin, not \(JSONText.quoted(namespace))").responseError
         }
         return ResolvedBuild(uri: uri, path: path, analysis: analysis, version: version, request: request, config: config,
-                             reference: request.fullTag(config: config), limits: context.settings.limits,
-                             entitlements: context.settings.allow, jobs: context.settings.jobs)
+                             reference: request.fullTag(config: config))
     }
 
-    /// The builder settings for a build: the coordinator's (store, registries.conf, worker, credentials) with the
-    /// session's registry, insecure registries and CA file.
+    /// The builder settings for a build: the coordinator's machine-wide ones (store, registries.conf, worker,
+    /// credentials) with the session's editor settings, and the command's registry when it gives one.
     func builderConfig(_ settings: ServerSettings, registry: String? = nil) -> BuilderConfig {
-        var config = coordinator.config
-        config.registry = registry ?? settings.registry
-        config.namespace = settings.namespace
-        config.insecureRegistries = Array(Set(config.insecureRegistries + settings.insecureRegistries)).sorted()
-        config.caFile = settings.caFile ?? config.caFile
+        var config = coordinator.config.takingEditorSettings(from: settings.build)
+        config.registry = registry ?? config.registry
         return config
     }
 

@@ -41,9 +41,7 @@ struct EditorBuild: Sendable {
         }
         let builder = Builder(config: resolved.config)
         // The document's own parse is planned, and its text travels to the worker with the job.
-        var response = await builder.build(request, push: push, extras: BuildExtras(limits: resolved.limits, entitlements: resolved.entitlements,
-                                                                                    jobs: resolved.jobs ?? ProcessInfo.processInfo.activeProcessorCount),
-                                           dockerfile: resolved.analysis.definition, events: { continuation.yield($0) })
+        var response = await builder.build(request, push: push, dockerfile: resolved.analysis.definition, events: { continuation.yield($0) })
         continuation.finish()
         let final = await consumer.value
         let cancelled = Task.isCancelled
