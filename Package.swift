@@ -48,7 +48,7 @@ let package = Package(
         // and between clone() and execve() (mounts, pivot_root, capabilities, user switch).
         .target(name: "CSandbox"),
         .target(name: "Sandbox", dependencies: ["CSandbox"]),
-        .target(name: "LayerDiff", dependencies: ["CArchive", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "LayerDiff", dependencies: ["CArchive", "OCI", .product(name: "Crypto", package: "swift-crypto")]),
 
         // The desktop's service manager: build limits (the engine's own cgroup, or a systemd scope behind the same
         // interface), then libsystemd (sd_notify, socket activation, journald, the user manager over D-Bus).
@@ -121,6 +121,6 @@ let package = Package(
         .testTarget(name: "ResourceLimitsTests", dependencies: ["ResourceLimits"]),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", "ResourceLimits"]),
         .testTarget(name: "BuildLogTests", dependencies: ["BuildLog", "BuildEvents", "Systemd", "DockerfileSyntax"]),
-        .testTarget(name: "LayerDiffTests", dependencies: ["LayerDiff", "CArchive", "SandboxTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "LayerDiffTests", dependencies: ["LayerDiff", "OCI", "CArchive", "SandboxTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     ]
 )

@@ -4,7 +4,7 @@ import BuildPlanner
 import DockerfileSyntax
 import Foundation
 import ImageStore
-import LayerDiff
+import OCI
 import ResourceLimits
 import Sandbox
 #if canImport(Glibc)
