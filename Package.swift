@@ -24,25 +24,28 @@ let package = Package(
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
                        providers: [.apt(["libsystemd-dev"])]),
 
+        // A value behind a lock, for the little state threads and tasks share.
+        .target(name: "Locking"),
+
         // Dockerfiles: syntax, then checks (which validate image references with OCI's parser).
         .target(name: "DockerfileSyntax"),
         .target(name: "DockerfileCheck", dependencies: ["DockerfileSyntax", "OCI"]),
 
         // Editors: JSON-RPC framing and connection, then the language server (which builds through BuildService).
-        .target(name: "JSONRPC"),
-        .target(name: "LanguageServer", dependencies: ["JSONRPC", "DockerfileSyntax", "DockerfileCheck", "BuildService", "BuildEvents", "BuildPlanner",
+        .target(name: "JSONRPC", dependencies: ["Locking"]),
+        .target(name: "LanguageServer", dependencies: ["JSONRPC", "Locking", "DockerfileSyntax", "DockerfileCheck", "BuildService", "BuildEvents", "BuildPlanner",
                                                        "ResourceLimits"]),
         // The shared server: sessions on unix and loopback TCP sockets, and the stdio bridge to them.
         .target(name: "LanguageServerHost", dependencies: ["LanguageServer", "JSONRPC"]),
 
         // Images: OCI types, HTTP on libcurl, the distribution protocol, credentials, registries.conf, the store.
         .target(name: "OCI", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "HTTP", dependencies: ["CCurl"]),
+        .target(name: "HTTP", dependencies: ["CCurl", "Locking"]),
         .target(name: "Registry", dependencies: ["OCI", "HTTP"]),
         .target(name: "Credentials", dependencies: ["Registry", "HTTP", .product(name: "Yams", package: "Yams")]),
         .target(name: "RegistriesConf", dependencies: ["OCI", .product(name: "TOMLKit", package: "TOMLKit")]),
         .target(name: "ImageStore", dependencies: ["OCI", "CArchive"]),
-        .target(name: "ImageTransfer", dependencies: ["OCI", "HTTP", "Registry", "ImageStore", "RegistriesConf", "Credentials"]),
+        .target(name: "ImageTransfer", dependencies: ["OCI", "HTTP", "Registry", "ImageStore", "RegistriesConf", "Credentials", "Locking"]),
 
         // Rootless execution. The C that must run before the Swift runtime starts threads (re-exec marker, namespaces)
         // and between clone() and execve() (mounts, pivot_root, capabilities, user switch).
@@ -62,9 +65,9 @@ let package = Package(
         .target(name: "BuildEvents", dependencies: ["DockerfileSyntax"]),
         .target(name: "BuildPlanner", dependencies: ["BuildEvents", "DockerfileSyntax", "DockerfileCheck", "OCI", "LayerDiff"]),
         .target(name: "BuildEngine", dependencies: ["BuildEvents", "BuildPlanner", "DockerfileSyntax", "OCI", "HTTP", "ImageStore",
-                                                    "ImageTransfer", "Sandbox", "LayerDiff"]),
+                                                    "ImageTransfer", "Sandbox", "LayerDiff", "Locking"]),
         .target(name: "BuildService", dependencies: ["BuildEvents", "BuildPlanner", "BuildEngine", "ImageTransfer", "ImageStore", "OCI", "Registry", "RegistriesConf",
-                                                     "Credentials", "HTTP", "Sandbox", "DockerfileSyntax", "ResourceLimits", "Systemd"]),
+                                                     "Credentials", "HTTP", "Sandbox", "DockerfileSyntax", "ResourceLimits", "Systemd", "Locking"]),
 
         .executableTarget(
             name: "idpbuild",

@@ -1,5 +1,6 @@
 import Foundation
 import JSONRPC
+import Locking
 
 /// A command the server runs for `workspace/executeCommand` (build commands plug in here).
 ///
