@@ -123,6 +123,7 @@ let package = Package(
                                                             "LSPTestSupport", "TestSupport", "SandboxTestSupport", "BuildTestSupport"]),
         .testTarget(name: "ResourceLimitsTests", dependencies: ["ResourceLimits"]),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", "ResourceLimits"]),
+        .testTarget(name: "BuildEventsTests", dependencies: ["BuildEvents"]),
         .testTarget(name: "BuildLogTests", dependencies: ["BuildLog", "BuildEvents", "Systemd", "DockerfileSyntax"]),
         .testTarget(name: "LayerDiffTests", dependencies: ["LayerDiff", "OCI", "CArchive", "SandboxTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     ]

@@ -31,7 +31,7 @@ struct EditorBuild: Sendable {
             for await event in stream {
                 let update = progress.apply(event)
                 for (line, type) in update.log { await logs.add(line, type: type) }
-                if let message = update.report { await reporter.report(message: SecretRedaction.redact(message), percentage: progress.percentage) }
+                if let message = update.report { await reporter.report(message: SecretRedactor.server.redact(message), percentage: progress.percentage) }
                 if update.stepChanged {
                     await features.coordinator.progressed(resolved.path, id: id, step: progress.step, totalSteps: progress.totalSteps,
                                                           instruction: progress.instruction)
@@ -47,7 +47,7 @@ struct EditorBuild: Sendable {
         continuation.finish()
         let final = await consumer.value
         let cancelled = Task.isCancelled
-        response.error = response.error.map { SecretRedaction.redact($0) }
+        response.error = response.error.map { SecretRedactor.server.redact($0) }
         if cancelled && !response.success {
             response.error = "the build was cancelled; nothing was pushed"
         }
@@ -61,7 +61,7 @@ struct EditorBuild: Sendable {
                                                             end: Position(line: range.end.line, character: 0)),
                                             severity: .error, code: failure.exitCode == nil ? "BuildStepFailed" : "RunFailed",
                                             codeDescription: nil, source: BuildFeatures.diagnosticSource,
-                                            message: SecretRedaction.redact(Self.message(failure)), tags: nil)
+                                            message: SecretRedactor.server.redact(Self.message(failure)), tags: nil)
                 if let anchor = AnchoredDiagnostic.anchor(at: range, in: resolved.analysis.dockerfile, diagnostic: diagnostic) {
                     anchored.append(anchor)
                 }
