@@ -31,9 +31,11 @@ let package = Package(
         .target(name: "DockerfileSyntax"),
         .target(name: "DockerfileCheck", dependencies: ["DockerfileSyntax", "OCI"]),
 
-        // Editors: JSON-RPC framing and connection, then the language server (which builds through BuildService).
+        // Editors: JSON-RPC framing and connection, LSP's messages and structures, then the language server (which builds
+        // through BuildService).
         .target(name: "JSONRPC", dependencies: ["Locking"]),
-        .target(name: "LanguageServer", dependencies: ["JSONRPC", "Locking", "DockerfileSyntax", "DockerfileCheck", "BuildService", "BuildEvents", "BuildPlanner",
+        .target(name: "LSPTypes", dependencies: ["JSONRPC"]),
+        .target(name: "LanguageServer", dependencies: ["JSONRPC", "LSPTypes", "Locking", "DockerfileSyntax", "DockerfileCheck", "BuildService", "BuildEvents", "BuildPlanner",
                                                        "ResourceLimits"]),
         // The shared server: sessions on unix and loopback TCP sockets, and the stdio bridge to them.
         .target(name: "LanguageServerHost", dependencies: ["LanguageServer", "JSONRPC"]),
@@ -97,7 +99,7 @@ let package = Package(
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .target(name: "LSPTestSupport", dependencies: ["JSONRPC"], path: "Tests/LSPTestSupport"),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "LSPTestSupport"]),
-        .testTarget(name: "LanguageServerTests", dependencies: ["LanguageServer", "JSONRPC", "LSPTestSupport", "BuildService"]),
+        .testTarget(name: "LanguageServerTests", dependencies: ["LanguageServer", "LSPTypes", "JSONRPC", "LSPTestSupport", "BuildService"]),
         // idpbuild in a systemd desktop, against systemd-socket-activate, NOTIFY_SOCKET, journald's socket and cgroups.
         .testTarget(name: "ServiceTests", dependencies: ["idpbuild", "BuildService", "BuildEvents", "BuildPlanner", "BuildEngine", "ResourceLimits", "JSONRPC", "LSPTestSupport",
                                                         "TestSupport", "BuildTestSupport", "SandboxTestSupport", "CSandbox"]),
@@ -119,7 +121,7 @@ let package = Package(
                                                             "RegistriesConf", "Sandbox", "LayerDiff", "DockerfileSyntax", "TestSupport",
                                                             "SandboxTestSupport", "BuildTestSupport"]),
         // The build commands, lenses, hints and diagnostics of the language server against real builds and a registry.
-        .testTarget(name: "EditorBuildTests", dependencies: ["idpbuild", "LanguageServer", "JSONRPC", "BuildService", "BuildEvents", "BuildPlanner", "BuildEngine",
+        .testTarget(name: "EditorBuildTests", dependencies: ["idpbuild", "LanguageServer", "LSPTypes", "JSONRPC", "BuildService", "BuildEvents", "BuildPlanner", "BuildEngine",
                                                             "LSPTestSupport", "TestSupport", "SandboxTestSupport", "BuildTestSupport"]),
         .testTarget(name: "ResourceLimitsTests", dependencies: ["ResourceLimits"]),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", "ResourceLimits"]),

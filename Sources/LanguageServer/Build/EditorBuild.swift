@@ -4,6 +4,7 @@ import BuildService
 import DockerfileSyntax
 import Foundation
 import JSONRPC
+import LSPTypes
 
 /// One build started from the editor: work-done progress (begin with the reference, a report per step with cache
 /// hits and pull/push bytes, end with the pushed reference and digest or why it failed), build output batched into
@@ -57,11 +58,11 @@ struct EditorBuild: Sendable {
         if !cancelled {
             var anchored: [AnchoredDiagnostic] = []
             if !response.success, let failure = final.failure, let range = failure.range {
-                let diagnostic = Diagnostic(range: LSPRange(start: Position(line: range.start.line, character: 0),
-                                                            end: Position(line: range.end.line, character: 0)),
-                                            severity: .error, code: failure.exitCode == nil ? "BuildStepFailed" : "RunFailed",
-                                            codeDescription: nil, source: BuildFeatures.diagnosticSource,
-                                            message: SecretRedactor.server.redact(Self.message(failure)), tags: nil)
+                let diagnostic = LSPTypes.Diagnostic(range: LSPRange(start: LSPTypes.Position(line: range.start.line, character: 0),
+                                                                     end: LSPTypes.Position(line: range.end.line, character: 0)),
+                                                     severity: .error, code: failure.exitCode == nil ? "BuildStepFailed" : "RunFailed",
+                                                     codeDescription: nil, source: BuildFeatures.diagnosticSource,
+                                                     message: SecretRedactor.server.redact(Self.message(failure)), tags: nil)
                 if let anchor = AnchoredDiagnostic.anchor(at: range, in: resolved.analysis.dockerfile, diagnostic: diagnostic) {
                     anchored.append(anchor)
                 }

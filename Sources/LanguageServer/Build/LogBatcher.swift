@@ -1,4 +1,5 @@
 import BuildEvents
+import LSPTypes
 
 /// Build output for `window/logMessage`, batched: lines of the same type are joined into one message, sent at most
 /// every 200 ms (or sooner when 64 KiB pile up), so a chatty RUN costs a few messages a second, not one per line.

@@ -2,6 +2,7 @@ import DockerfileCheck
 import Foundation
 import JSONRPC
 import Locking
+import LSPTypes
 
 /// A request about one document.
 protocol TextDocumentRequest: LSPRequest {
