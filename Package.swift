@@ -65,7 +65,7 @@ let package = Package(
         // plan without running anything; the engine executes plans into the store; the service runs the engine in a
         // worker process and pushes.
         .target(name: "BuildEvents", dependencies: ["DockerfileSyntax"]),
-        .target(name: "BuildPlanner", dependencies: ["BuildEvents", "DockerfileSyntax", "DockerfileCheck", "OCI", "LayerDiff"]),
+        .target(name: "BuildPlanner", dependencies: ["BuildEvents", "DockerfileSyntax", "DockerfileCheck", "OCI"]),
         .target(name: "BuildEngine", dependencies: ["BuildEvents", "BuildPlanner", "DockerfileSyntax", "OCI", "HTTP", "ImageStore",
                                                     "ImageTransfer", "Sandbox", "LayerDiff", "Locking"]),
         .target(name: "BuildService", dependencies: ["BuildEvents", "BuildPlanner", "BuildEngine", "ImageTransfer", "ImageStore", "OCI", "Registry", "RegistriesConf",
@@ -105,7 +105,7 @@ let package = Package(
                                                         "TestSupport", "BuildTestSupport", "SandboxTestSupport", "CSandbox"]),
         .testTarget(name: "LanguageServerHostTests", dependencies: ["LanguageServerHost", "LanguageServer", "JSONRPC", "LSPTestSupport"]),
         // Headless Neovim and Emacs (Eglot) against the built `idpbuild lsp`.
-        .testTarget(name: "EditorTests", dependencies: ["idpbuild", "JSONRPC", "TestSupport", "BuildTestSupport", "SandboxTestSupport", "CSandbox"]),
+        .testTarget(name: "EditorTests", dependencies: ["idpbuild", "JSONRPC", "TestSupport", "BuildTestSupport", "SandboxTestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "OCI", "TestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTP", "OCI", "TestSupport"]),
         .testTarget(name: "CredentialsTests", dependencies: ["Credentials", "Registry", "HTTP", "TestSupport"]),
@@ -118,7 +118,7 @@ let package = Package(
         // A registry with a busybox base image as alpine:3.19 behind a registries.conf mirror, for the build tests.
         .target(name: "BuildTestSupport", dependencies: ["TestSupport", "SandboxTestSupport", "Registry", "OCI"], path: "Tests/BuildTestSupport"),
         .testTarget(name: "BuildEngineTests", dependencies: ["BuildEvents", "BuildPlanner", "BuildEngine", "BuildService", "ImageStore", "ImageTransfer", "OCI", "Registry",
-                                                            "RegistriesConf", "Sandbox", "LayerDiff", "DockerfileSyntax", "TestSupport",
+                                                            "RegistriesConf", "Sandbox", "TestSupport",
                                                             "SandboxTestSupport", "BuildTestSupport"]),
         // The build commands, lenses, hints and diagnostics of the language server against real builds and a registry.
         .testTarget(name: "EditorBuildTests", dependencies: ["idpbuild", "LanguageServer", "LSPTypes", "JSONRPC", "BuildService", "BuildEvents", "BuildPlanner", "BuildEngine",
