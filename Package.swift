@@ -24,31 +24,36 @@ let package = Package(
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
                        providers: [.apt(["libsystemd-dev"])]),
 
+        // A value behind a lock, for the little state threads and tasks share.
+        .target(name: "Locking"),
+
         // Dockerfiles: syntax, then checks (which validate image references with OCI's parser).
         .target(name: "DockerfileSyntax"),
         .target(name: "DockerfileCheck", dependencies: ["DockerfileSyntax", "OCI"]),
 
-        // Editors: JSON-RPC framing and connection, then the language server (which builds through BuildService).
-        .target(name: "JSONRPC"),
-        .target(name: "LanguageServer", dependencies: ["JSONRPC", "DockerfileSyntax", "DockerfileCheck", "BuildService", "BuildEvents", "BuildPlanner",
+        // Editors: JSON-RPC framing and connection, LSP's messages and structures, then the language server (which builds
+        // through BuildService).
+        .target(name: "JSONRPC", dependencies: ["Locking"]),
+        .target(name: "LSPTypes", dependencies: ["JSONRPC"]),
+        .target(name: "LanguageServer", dependencies: ["JSONRPC", "LSPTypes", "Locking", "DockerfileSyntax", "DockerfileCheck", "BuildService", "BuildEvents", "BuildPlanner",
                                                        "ResourceLimits"]),
         // The shared server: sessions on unix and loopback TCP sockets, and the stdio bridge to them.
         .target(name: "LanguageServerHost", dependencies: ["LanguageServer", "JSONRPC"]),
 
         // Images: OCI types, HTTP on libcurl, the distribution protocol, credentials, registries.conf, the store.
         .target(name: "OCI", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "HTTP", dependencies: ["CCurl"]),
+        .target(name: "HTTP", dependencies: ["CCurl", "Locking"]),
         .target(name: "Registry", dependencies: ["OCI", "HTTP"]),
         .target(name: "Credentials", dependencies: ["Registry", "HTTP", .product(name: "Yams", package: "Yams")]),
         .target(name: "RegistriesConf", dependencies: ["OCI", .product(name: "TOMLKit", package: "TOMLKit")]),
         .target(name: "ImageStore", dependencies: ["OCI", "CArchive"]),
-        .target(name: "ImageTransfer", dependencies: ["OCI", "HTTP", "Registry", "ImageStore", "RegistriesConf", "Credentials"]),
+        .target(name: "ImageTransfer", dependencies: ["OCI", "HTTP", "Registry", "ImageStore", "RegistriesConf", "Credentials", "Locking"]),
 
         // Rootless execution. The C that must run before the Swift runtime starts threads (re-exec marker, namespaces)
         // and between clone() and execve() (mounts, pivot_root, capabilities, user switch).
         .target(name: "CSandbox"),
         .target(name: "Sandbox", dependencies: ["CSandbox"]),
-        .target(name: "LayerDiff", dependencies: ["CArchive", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "LayerDiff", dependencies: ["CArchive", "OCI", .product(name: "Crypto", package: "swift-crypto")]),
 
         // The desktop's service manager: build limits (the engine's own cgroup, or a systemd scope behind the same
         // interface), then libsystemd (sd_notify, socket activation, journald, the user manager over D-Bus).
@@ -60,11 +65,11 @@ let package = Package(
         // plan without running anything; the engine executes plans into the store; the service runs the engine in a
         // worker process and pushes.
         .target(name: "BuildEvents", dependencies: ["DockerfileSyntax"]),
-        .target(name: "BuildPlanner", dependencies: ["BuildEvents", "DockerfileSyntax", "DockerfileCheck", "OCI", "LayerDiff"]),
+        .target(name: "BuildPlanner", dependencies: ["BuildEvents", "DockerfileSyntax", "DockerfileCheck", "OCI"]),
         .target(name: "BuildEngine", dependencies: ["BuildEvents", "BuildPlanner", "DockerfileSyntax", "OCI", "HTTP", "ImageStore",
-                                                    "ImageTransfer", "Sandbox", "LayerDiff"]),
+                                                    "ImageTransfer", "Sandbox", "LayerDiff", "Locking"]),
         .target(name: "BuildService", dependencies: ["BuildEvents", "BuildPlanner", "BuildEngine", "ImageTransfer", "ImageStore", "OCI", "Registry", "RegistriesConf",
-                                                     "Credentials", "HTTP", "Sandbox", "DockerfileSyntax", "ResourceLimits", "Systemd", "JSONRPC", "LayerDiff"]),
+                                                     "Credentials", "HTTP", "Sandbox", "DockerfileSyntax", "ResourceLimits", "Systemd", "JSONRPC", "Locking"]),
 
         .executableTarget(
             name: "idpbuild",
@@ -94,13 +99,13 @@ let package = Package(
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .target(name: "LSPTestSupport", dependencies: ["JSONRPC"], path: "Tests/LSPTestSupport"),
         .testTarget(name: "JSONRPCTests", dependencies: ["JSONRPC", "LSPTestSupport"]),
-        .testTarget(name: "LanguageServerTests", dependencies: ["LanguageServer", "JSONRPC", "LSPTestSupport", "BuildService"]),
+        .testTarget(name: "LanguageServerTests", dependencies: ["LanguageServer", "LSPTypes", "JSONRPC", "LSPTestSupport", "BuildService"]),
         // idpbuild in a systemd desktop, against systemd-socket-activate, NOTIFY_SOCKET, journald's socket and cgroups.
         .testTarget(name: "ServiceTests", dependencies: ["idpbuild", "BuildService", "BuildEvents", "BuildPlanner", "BuildEngine", "ResourceLimits", "JSONRPC", "LSPTestSupport",
                                                         "TestSupport", "BuildTestSupport", "SandboxTestSupport", "CSandbox"]),
         .testTarget(name: "LanguageServerHostTests", dependencies: ["LanguageServerHost", "LanguageServer", "JSONRPC", "LSPTestSupport"]),
         // Headless Neovim and Emacs (Eglot) against the built `idpbuild lsp`.
-        .testTarget(name: "EditorTests", dependencies: ["idpbuild", "JSONRPC", "TestSupport", "BuildTestSupport", "SandboxTestSupport", "CSandbox"]),
+        .testTarget(name: "EditorTests", dependencies: ["idpbuild", "JSONRPC", "TestSupport", "BuildTestSupport", "SandboxTestSupport"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "OCI", "TestSupport"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "HTTP", "OCI", "TestSupport"]),
         .testTarget(name: "CredentialsTests", dependencies: ["Credentials", "Registry", "HTTP", "TestSupport"]),
@@ -113,14 +118,15 @@ let package = Package(
         // A registry with a busybox base image as alpine:3.19 behind a registries.conf mirror, for the build tests.
         .target(name: "BuildTestSupport", dependencies: ["TestSupport", "SandboxTestSupport", "Registry", "OCI"], path: "Tests/BuildTestSupport"),
         .testTarget(name: "BuildEngineTests", dependencies: ["BuildEvents", "BuildPlanner", "BuildEngine", "BuildService", "ImageStore", "ImageTransfer", "OCI", "Registry",
-                                                            "RegistriesConf", "Sandbox", "LayerDiff", "DockerfileSyntax", "TestSupport",
+                                                            "RegistriesConf", "Sandbox", "TestSupport",
                                                             "SandboxTestSupport", "BuildTestSupport"]),
         // The build commands, lenses, hints and diagnostics of the language server against real builds and a registry.
-        .testTarget(name: "EditorBuildTests", dependencies: ["idpbuild", "LanguageServer", "JSONRPC", "BuildService", "BuildEvents", "BuildPlanner", "BuildEngine",
+        .testTarget(name: "EditorBuildTests", dependencies: ["idpbuild", "LanguageServer", "LSPTypes", "JSONRPC", "BuildService", "BuildEvents", "BuildPlanner", "BuildEngine",
                                                             "LSPTestSupport", "TestSupport", "SandboxTestSupport", "BuildTestSupport"]),
         .testTarget(name: "ResourceLimitsTests", dependencies: ["ResourceLimits"]),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", "ResourceLimits"]),
+        .testTarget(name: "BuildEventsTests", dependencies: ["BuildEvents"]),
         .testTarget(name: "BuildLogTests", dependencies: ["BuildLog", "BuildEvents", "Systemd", "DockerfileSyntax"]),
-        .testTarget(name: "LayerDiffTests", dependencies: ["LayerDiff", "CArchive", "SandboxTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "LayerDiffTests", dependencies: ["LayerDiff", "OCI", "CArchive", "SandboxTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     ]
 )

@@ -4,6 +4,7 @@ import DockerfileSyntax
 import Foundation
 import ImageStore
 import LayerDiff
+import Locking
 import OCI
 
 /// A stage's file system and history as far as it has run.
@@ -28,25 +29,6 @@ struct StageResult: Sendable {
     }
 }
 
-/// Counts a build's steps from any stage's task.
-final class StepCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var cached = 0
-    private var ran = 0
-
-    func add(cached: Bool) {
-        lock.lock()
-        defer { lock.unlock() }
-        if cached { self.cached += 1 } else { ran += 1 }
-    }
-
-    var counts: (cached: Int, ran: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        return (cached, ran)
-    }
-}
-
 /// One run of a plan: stages whose dependencies are done start, up to `options.jobs` at once; the first failure
 /// cancels the others (each cleans up its sandbox and partial files) and is the build's error.
 final class PlanExecution: Sendable {
@@ -56,7 +38,8 @@ final class PlanExecution: Sendable {
     let events: BuildEventHandler
     let created: String
     let start = Date()
-    let counter = StepCounter()
+    /// The build's steps so far, counted from any stage's task.
+    let counter = LockedValue((cached: 0, ran: 0))
 
     var store: ImageStore { engine.store }
 
@@ -81,7 +64,7 @@ final class PlanExecution: Sendable {
             try store.tag(canonical, descriptor: manifest)
             tags.append(canonical)
         }
-        let counts = counter.counts
+        let counts = counter.withLock { $0 }
         return BuildSummary(success: true, imageID: configDigest.description, manifestDigest: manifest.digest.description,
                             tags: tags, stepsCached: counts.cached, stepsRun: counts.ran,
                             durationMs: Int(Date().timeIntervalSince(start) * 1000))
@@ -170,7 +153,7 @@ final class PlanExecution: Sendable {
             guard let key = step.key else { return .metadata }
             if !options.noCache, let record = store.cacheRecord(key) {
                 result.add(record, createdBy: step.history ?? "", created: created)
-                if step.instructionIndex != nil { counter.add(cached: true) }
+                if step.instructionIndex != nil { counter.withLock { $0.cached += 1 } }
                 return .cached
             }
             let record: BuildCacheRecord
@@ -182,7 +165,7 @@ final class PlanExecution: Sendable {
             }
             result.add(record, createdBy: step.history ?? "", created: created)
             if let inputs = step.inputs, let slot = step.slot { rememberInputs(inputs, slot: slot) }
-            if step.instructionIndex != nil { counter.add(cached: false) }
+            if step.instructionIndex != nil { counter.withLock { $0.ran += 1 } }
             return .ran
         }
     }

@@ -1,3 +1,4 @@
+import BuildEvents
 import Systemd
 
 /// Log lines (the language server's, the socket server's) as journal entries: the level becomes `PRIORITY`, the

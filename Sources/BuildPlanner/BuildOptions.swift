@@ -1,6 +1,6 @@
 import BuildEvents
 import Foundation
-import LayerDiff
+import OCI
 
 /// What to build: the Dockerfile, the context, and the knobs of `idpbuild build`.
 public struct BuildOptions: Sendable, Codable, Hashable {

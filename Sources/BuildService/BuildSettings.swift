@@ -2,7 +2,7 @@ import BuildEvents
 import DockerfileSyntax
 import Foundation
 import JSONRPC
-import LayerDiff
+import OCI
 import ResourceLimits
 
 /// Every setting of a build, defined once: where images go and how registries are reached (defaults serve an

@@ -4,7 +4,8 @@ import BuildPlanner
 import DockerfileSyntax
 import Foundation
 import ImageStore
-import LayerDiff
+import Locking
+import OCI
 import ResourceLimits
 import Sandbox
 #if canImport(Glibc)
@@ -112,9 +113,10 @@ public struct Builder: Sendable {
                              stepsCached: summary.stepsCached, stepsRun: summary.stepsRun)
     }
 
-    private static let groupCounter = GroupCounter()
+    /// Numbers the limited groups of one process.
+    private static let groupCounter = LockedValue(0)
 
-    static func nextGroupNumber() -> Int { groupCounter.next() }
+    static func nextGroupNumber() -> Int { groupCounter.withLock { $0 += 1; return $0 } }
 
     static func absolute(_ path: String) -> String {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
@@ -196,19 +198,6 @@ public struct Builder: Sendable {
         }
         let tail = state.logTail.suffix(10).joined(separator: "\n")
         throw BuildServiceError.worker(detail: "it ended with \(termination) and no result\(tail.isEmpty ? "" : "; its last messages:\n" + tail)")
-    }
-}
-
-/// Numbers the limited groups of one process.
-final class GroupCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
-
-    func next() -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        value += 1
-        return value
     }
 }
 

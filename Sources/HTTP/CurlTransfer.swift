@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Locking
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,7 +9,7 @@ import Glibc
 final class CurlTransfer: @unchecked Sendable {
     let request: HTTPRequest
     let sink: (any HTTPBodySink)?
-    private let cancelled = Locked(false)
+    private let cancelled = LockedValue(false)
 
     // State below is only touched on the transfer thread.
     private var status = 0

@@ -1,16 +1,17 @@
 import CCurl
 import Foundation
+import Locking
 
 /// A small async HTTP client on libcurl: each request runs on its own thread with a pooled easy handle,
 /// so kept-alive connections are reused and a blocking transfer never holds a Swift concurrency thread.
 public final class HTTPClient: Sendable {
-    private let pool: Locked<[UnsafeMutableRawPointer]>
+    private let pool: LockedValue<[UnsafeMutableRawPointer]>
     private let maxIdleHandles: Int
 
     /// Makes a client; `maxIdleHandles` bounds how many idle handles (and their connections) are kept.
     public init(maxIdleHandles: Int = 8) {
         _ = HTTPClient.globalInit
-        self.pool = Locked([])
+        self.pool = LockedValue([])
         self.maxIdleHandles = maxIdleHandles
     }
 

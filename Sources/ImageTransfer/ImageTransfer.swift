@@ -1,6 +1,7 @@
 import Foundation
 import HTTP
 import ImageStore
+import Locking
 import OCI
 import Registry
 import RegistriesConf
@@ -112,7 +113,7 @@ public struct ImageTransfer: Sendable {
         }
         missing = missing.enumerated().sorted { ($0.element.size, -$0.offset) > ($1.element.size, -$1.offset) }.map(\.element)
         let layerDigests = Set(manifest.layers.map(\.digest))
-        let unpacked = Collected<(Digest, LayerStreamUnpack)>()
+        let unpacked = LockedValue<[(Digest, LayerStreamUnpack)]>([])
         do {
             try await forEachConcurrently(missing, limit: parallelism) { blob in
                 events(TransferEvent(phase: "pull", kind: .blobStarted, reference: reference, digest: blob.digest.description, total: blob.size))
@@ -133,7 +134,7 @@ public struct ImageTransfer: Sendable {
                         // The blob is verified: the tree made from it may stay (it is moved into place once the chain IDs are known).
                         let report = try await unpacker.finish()
                         Self.warn(report.warnings, reference: reference, events: events)
-                        unpacked.append((blob.digest, unpacker))
+                        unpacked.withLock { $0.append((blob.digest, unpacker)) }
                     }
                 } catch {
                     unlink(temporary)
@@ -266,13 +267,9 @@ final class UnpackingObserver: BlobStreamObserver {
     func restart() { unpacker.restart() }
 }
 
-/// Values gathered from concurrent tasks.
-final class Collected<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var items = [T]()
-    func append(_ item: T) { lock.withLock { items.append(item) } }
-    /// The values so far, leaving none.
-    func take() -> [T] { lock.withLock { defer { items = [] }; return items } }
+extension LockedValue {
+    /// The values gathered so far, leaving none.
+    func take<Item>() -> [Item] where Value == [Item] { withLock { items in defer { items = [] }; return items } }
 }
 
 /// Forwards byte counts at most every 1% or 4 MiB, so progress events stay cheap.

@@ -1,4 +1,5 @@
 import Foundation
+import Locking
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,7 +33,7 @@ public final class Connection: @unchecked Sendable {
     private let input: Int32
     private let maximumMessageSize: Int
     private let log: @Sendable (String) -> Void
-    private let state = Protected(State())
+    private let state = LockedValue(State())
     private let writer: OutputWriter
     private let wakePipe: (read: Int32, write: Int32)
     private let readerDone = DispatchSemaphore(value: 0)

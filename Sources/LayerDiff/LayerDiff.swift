@@ -1,27 +1,9 @@
 import CArchive
 import Crypto
+import OCI
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// How a layer blob is compressed.
-public enum LayerCompression: String, Sendable, Codable, CaseIterable {
-    /// A plain tar (`application/vnd.oci.image.layer.v1.tar`).
-    case none
-    /// gzip (`...tar+gzip`), the default and what every registry and runtime reads.
-    case gzip
-    /// zstd (`...tar+zstd`).
-    case zstd
-
-    /// The OCI media type of a layer with this compression.
-    public var mediaType: String {
-        switch self {
-        case .none: return "application/vnd.oci.image.layer.v1.tar"
-        case .gzip: return "application/vnd.oci.image.layer.v1.tar+gzip"
-        case .zstd: return "application/vnd.oci.image.layer.v1.tar+zstd"
-        }
-    }
-}
 
 /// Host-to-container owner translation for files in an upper directory read from outside the user
 /// namespace; identity (no entries) when the diff runs inside it or as root without one.

@@ -34,13 +34,13 @@ public enum MediaType {
     public static func isIndex(_ type: String) -> Bool { type == ociIndex || type == dockerManifestList }
 }
 
-/// How a layer blob is compressed, read from its media type.
-public enum LayerCompression: String, Sendable, Codable {
-    /// Plain tar.
+/// How a layer blob is compressed: read from a layer's media type, or chosen for a layer being written.
+public enum LayerCompression: String, Sendable, Codable, CaseIterable {
+    /// A plain tar (`application/vnd.oci.image.layer.v1.tar`).
     case none
-    /// gzip.
+    /// gzip (`...tar+gzip`), the default and what every registry and runtime reads.
     case gzip
-    /// zstd.
+    /// zstd (`...tar+zstd`).
     case zstd
 
     /// The compression named by a layer media type (`+gzip`, `.gzip`, `+zstd`), or `none`.
@@ -48,5 +48,14 @@ public enum LayerCompression: String, Sendable, Codable {
         if mediaType.hasSuffix("+gzip") || mediaType.hasSuffix(".gzip") { self = .gzip }
         else if mediaType.hasSuffix("+zstd") || mediaType.hasSuffix(".zstd") { self = .zstd }
         else { self = .none }
+    }
+
+    /// The OCI media type of a layer with this compression.
+    public var mediaType: String {
+        switch self {
+        case .none: return MediaType.ociLayer
+        case .gzip: return MediaType.ociLayerGzip
+        case .zstd: return MediaType.ociLayerZstd
+        }
     }
 }

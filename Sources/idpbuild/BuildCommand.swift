@@ -6,7 +6,7 @@ import BuildPlanner
 import BuildService
 import Dispatch
 import Foundation
-import LayerDiff
+import OCI
 import ResourceLimits
 import Systemd
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import LayerDiff
+import OCI
 import Sandbox
 
 /// `idpbuild diff`: turns an overlayfs upper directory into an OCI layer blob and prints its digests.

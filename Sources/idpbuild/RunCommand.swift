@@ -6,6 +6,7 @@ import Dispatch
 import Foundation
 import ImageStore
 import LayerDiff
+import OCI
 import Sandbox
 #if canImport(Glibc)
 import Glibc

@@ -4,7 +4,7 @@ import BuildService
 import Foundation
 import ImageStore
 import ImageTransfer
-import LayerDiff
+import OCI
 import ResourceLimits
 
 /// The Gitea registry and owner short image names stand for: the same flags (and the same defaults: the environment,

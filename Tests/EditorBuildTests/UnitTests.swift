@@ -5,13 +5,14 @@ import DockerfileSyntax
 import Foundation
 import JSONRPC
 @testable import LanguageServer
+import LSPTypes
 import Testing
 
-/// The pieces that need no build: anchoring diagnostics, redaction, progress arithmetic, URIs.
+/// The pieces that need no build: anchoring diagnostics, progress arithmetic, URIs.
 @Suite struct BuildPieceTests {
     @Test func anchoredDiagnosticsFollowTheirInstructionAndVanishWhenItChanges() throws {
         let built = Dockerfile(parsing: "FROM a\nRUN x\nRUN y\nRUN x\n")
-        let diagnostic = LSPDiagnostic(range: LSPRange(start: LSPPosition(line: 0, character: 0), end: LSPPosition(line: 0, character: 0)),
+        let diagnostic = LSPTypes.Diagnostic(range: LSPRange(start: LSPTypes.Position(line: 0, character: 0), end: LSPTypes.Position(line: 0, character: 0)),
                                                    severity: .error, code: "RunFailed", codeDescription: nil, source: "idpbuild build",
                                                    message: "failed", tags: nil)
         // The second "RUN x" (line 3) failed.
@@ -30,16 +31,7 @@ import Testing
         let multi = Dockerfile(parsing: "FROM a\nRUN one \\\n  two\n")
         let multiAnchor = try #require(AnchoredDiagnostic.anchor(at: multi.instructions[1].range, in: multi, diagnostic: diagnostic))
         let placed = AnchoredDiagnostic.locate([multiAnchor], in: multi, converter: PositionConverter(source: multi.source, encoding: .utf8))
-        #expect(placed.first?.range == LSPRange(start: LSPPosition(line: 1, character: 0), end: LSPPosition(line: 2, character: 5)))
-    }
-
-    @Test func secretsAreRedacted() {
-        #expect(SecretRedaction.redact("Authorization: Bearer abc.def") == "Authorization: [redacted]")
-        #expect(SecretRedaction.redact("GET https://user:hunter2@registry.example/v2/") == "GET https://user:[redacted]@registry.example/v2/")
-        #expect(SecretRedaction.redact("export PASSWORD=hunter2 next") == "export PASSWORD=[redacted] next")
-        #expect(SecretRedaction.redact("token: \"abc def\"") == "token: [redacted]")
-        #expect(SecretRedaction.redact("#3 RUN echo hello") == "#3 RUN echo hello")
-        #expect(SecretRedaction.redact("pushed 127.0.0.1:5000/giteaadmin/seed:latest@sha256:abc") == "pushed 127.0.0.1:5000/giteaadmin/seed:latest@sha256:abc")
+        #expect(placed.first?.range == LSPRange(start: LSPTypes.Position(line: 1, character: 0), end: LSPTypes.Position(line: 2, character: 5)))
     }
 
     @Test func progressCountsStepsThenPushedBytes() {

@@ -2,6 +2,7 @@ import Foundation
 import JSONRPC
 import LanguageServer
 import LSPTestSupport
+import LSPTypes
 import Testing
 
 @Suite struct SettingsTests {

@@ -5,6 +5,7 @@ import CArchive
 import Crypto
 import Foundation
 import LayerDiff
+import OCI
 import SandboxTestSupport
 import Testing
 #if canImport(Glibc)

@@ -5,6 +5,8 @@ import DockerfileCheck
 import DockerfileSyntax
 import Foundation
 import JSONRPC
+import Locking
+import LSPTypes
 import ResourceLimits
 
 /// One session's side of building from the editor: resolving a command's argument into a build, running it with

@@ -4,6 +4,7 @@ import BuildService
 import DockerfileSyntax
 import Foundation
 import JSONRPC
+import LSPTypes
 
 /// One build started from the editor: work-done progress (begin with the reference, a report per step with cache
 /// hits and pull/push bytes, end with the pushed reference and digest or why it failed), build output batched into
@@ -31,7 +32,7 @@ struct EditorBuild: Sendable {
             for await event in stream {
                 let update = progress.apply(event)
                 for (line, type) in update.log { await logs.add(line, type: type) }
-                if let message = update.report { await reporter.report(message: SecretRedaction.redact(message), percentage: progress.percentage) }
+                if let message = update.report { await reporter.report(message: SecretRedactor.server.redact(message), percentage: progress.percentage) }
                 if update.stepChanged {
                     await features.coordinator.progressed(resolved.path, id: id, step: progress.step, totalSteps: progress.totalSteps,
                                                           instruction: progress.instruction)
@@ -45,7 +46,7 @@ struct EditorBuild: Sendable {
         continuation.finish()
         let final = await consumer.value
         let cancelled = Task.isCancelled
-        response.error = response.error.map { SecretRedaction.redact($0) }
+        response.error = response.error.map { SecretRedactor.server.redact($0) }
         if cancelled && !response.success {
             response.error = "the build was cancelled; nothing was pushed"
         }
@@ -55,11 +56,11 @@ struct EditorBuild: Sendable {
         if !cancelled {
             var anchored: [AnchoredDiagnostic] = []
             if !response.success, let failure = final.failure, let range = failure.range {
-                let diagnostic = Diagnostic(range: LSPRange(start: Position(line: range.start.line, character: 0),
-                                                            end: Position(line: range.end.line, character: 0)),
-                                            severity: .error, code: failure.exitCode == nil ? "BuildStepFailed" : "RunFailed",
-                                            codeDescription: nil, source: BuildFeatures.diagnosticSource,
-                                            message: SecretRedaction.redact(Self.message(failure)), tags: nil)
+                let diagnostic = LSPTypes.Diagnostic(range: LSPRange(start: LSPTypes.Position(line: range.start.line, character: 0),
+                                                                     end: LSPTypes.Position(line: range.end.line, character: 0)),
+                                                     severity: .error, code: failure.exitCode == nil ? "BuildStepFailed" : "RunFailed",
+                                                     codeDescription: nil, source: BuildFeatures.diagnosticSource,
+                                                     message: SecretRedactor.server.redact(Self.message(failure)), tags: nil)
                 if let anchor = AnchoredDiagnostic.anchor(at: range, in: resolved.analysis.dockerfile, diagnostic: diagnostic) {
                     anchored.append(anchor)
                 }

@@ -1,8 +1,9 @@
-import Foundation
+import BuildEvents
+import LSPTypes
 
 /// Build output for `window/logMessage`, batched: lines of the same type are joined into one message, sent at most
 /// every 200 ms (or sooner when 64 KiB pile up), so a chatty RUN costs a few messages a second, not one per line.
-/// Every line passes through `SecretRedaction` first.
+/// Every line passes through `SecretRedactor.server` first.
 actor LogBatcher {
     private let client: Client
     private var type: MessageType = .log
@@ -17,7 +18,7 @@ actor LogBatcher {
 
     /// Queues a line.
     func add(_ line: String, type: MessageType = .log) {
-        var line = SecretRedaction.redact(line)
+        var line = SecretRedactor.server.redact(line)
         if line.utf8.count > Self.maximumLine { line = String(decoding: line.utf8.prefix(Self.maximumLine), as: UTF8.self) + " …" }
         if type != self.type && !lines.isEmpty { flush() }
         self.type = type
@@ -44,23 +45,9 @@ actor LogBatcher {
     }
 }
 
-/// Removes secrets from text that leaves the server: `Authorization` header values, passwords in URLs, and
-/// `password=`/`token=`-style assignments. The worker never prints the registry password; this guards against a RUN
-/// or a library echoing one.
-enum SecretRedaction {
-    private static let patterns: [(NSRegularExpression, String)] = [
-        (#"(?i)(authorization:\s*)(\S+\s+)?\S+"#, "$1[redacted]"),
-        (#"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+@"#, "$1[redacted]@"),
-        (#"(?i)\b((?:password|passwd|secret|token|access_token|api[_-]?key)\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)"#, "$1[redacted]"),
-    ].map { (try! NSRegularExpression(pattern: $0.0), $0.1) }
-
-    /// `text` with secrets replaced by `[redacted]`.
-    static func redact(_ text: String) -> String {
-        guard text.utf8.contains(where: { $0 == 0x3A || $0 == 0x3D }) else { return text }  // nothing without ':' or '='
-        var result = text
-        for (pattern, template) in patterns {
-            result = pattern.stringByReplacingMatches(in: result, range: NSRange(result.startIndex..., in: result), withTemplate: template)
-        }
-        return result
-    }
+extension SecretRedactor {
+    /// What text leaving the server passes (build output, progress, errors): it knows no secret values, only their
+    /// shapes (`Authorization` values, passwords in URLs, `password=`/`token:`-style assignments). The worker never
+    /// prints the registry password; this guards against a RUN or a library echoing one.
+    static let server = SecretRedactor()
 }

@@ -1,5 +1,6 @@
 import DockerfileCheck
 import DockerfileSyntax
+import LSPTypes
 
 /// Quick fixes from the checks' fixes, a "fix all" source action, and "skip this check in this file".
 enum CodeActionProvider {
@@ -23,7 +24,7 @@ enum CodeActionProvider {
                 let lspDiagnostic = DiagnosticConversion.lspDiagnostic(diagnostic, converter: converter, supportedTags: tags)
                 guard lspDiagnostic.range.overlaps(request.range) else { continue }
                 if let fix = diagnostic.fix {
-                    let edits = fix.edits.map { TextEdit(range: converter.range($0.range), newText: $0.newText) }
+                    let edits = fix.edits.map { LSPTypes.TextEdit(range: converter.range($0.range), newText: $0.newText) }
                     actions.append(CodeAction(title: fix.title, kind: quickFix, diagnostics: [lspDiagnostic],
                                               isPreferred: fix.isPreferred ? true : nil,
                                               edit: workspaceEdit(snapshot, edits, context), command: nil))
@@ -48,7 +49,7 @@ enum CodeActionProvider {
             }
             if !accepted.isEmpty {
                 accepted.sort { $0.range.startOffset < $1.range.startOffset }
-                let edits = accepted.map { TextEdit(range: converter.range($0.range), newText: $0.newText) }
+                let edits = accepted.map { LSPTypes.TextEdit(range: converter.range($0.range), newText: $0.newText) }
                 let title = resolved.count == 1 ? "Fix 1 auto-fixable problem" : "Fix \(resolved.count) auto-fixable problems"
                 actions.append(CodeAction(
                     title: title,
@@ -70,7 +71,7 @@ enum CodeActionProvider {
     }
 
     /// An edit to the file's `# check=` directive that adds `code` to `skip=`, or a new directive line at the top.
-    static func skipEdit(for code: String, _ dockerfile: Dockerfile, _ converter: PositionConverter) -> TextEdit? {
+    static func skipEdit(for code: String, _ dockerfile: Dockerfile, _ converter: PositionConverter) -> LSPTypes.TextEdit? {
         if let check = dockerfile.directive("check") {
             let (parsed, problem) = CheckDirective.parse(check.value.text)
             guard problem == nil, !parsed.skipAll, !parsed.skipped.contains(code) else { return nil }
@@ -80,17 +81,17 @@ enum CodeActionProvider {
             } else {
                 parts.append("skip=\(code)")
             }
-            return TextEdit(range: converter.range(check.value.range), newText: parts.joined(separator: ";"))
+            return LSPTypes.TextEdit(range: converter.range(check.value.range), newText: parts.joined(separator: ";"))
         }
         // Directives must precede everything else: insert after the existing ones.
         let line = dockerfile.directives.last.map { $0.range.end.line + 1 } ?? 0
         let offset = line < dockerfile.source.lineCount ? dockerfile.source.contentStart(ofLine: line) : dockerfile.source.bytes.count
         let position = converter.position(ofOffset: offset)
         let newline = offset == dockerfile.source.bytes.count && offset > 0 && dockerfile.source.bytes.last != 0x0A ? "\n" : ""
-        return TextEdit(range: LSPRange(start: position, end: position), newText: newline + "# check=skip=\(code)\n")
+        return LSPTypes.TextEdit(range: LSPRange(start: position, end: position), newText: newline + "# check=skip=\(code)\n")
     }
 
-    static func workspaceEdit(_ snapshot: DocumentSnapshot, _ edits: [TextEdit], _ context: RequestContext) -> WorkspaceEdit {
+    static func workspaceEdit(_ snapshot: DocumentSnapshot, _ edits: [LSPTypes.TextEdit], _ context: RequestContext) -> WorkspaceEdit {
         if context.capabilities.workspaceEditDocumentChanges {
             return WorkspaceEdit(documentChanges: [TextDocumentEdit(
                 textDocument: OptionalVersionedTextDocumentIdentifier(uri: snapshot.uri, version: snapshot.version), edits: edits)])

@@ -1,6 +1,7 @@
 import Foundation
 import DockerfileCheck
 import DockerfileSyntax
+import LSPTypes
 
 /// Completion: instructions, the flags an instruction accepts, flag values (stages after `--from=`, mount types and
 /// keys, network modes), variables after `$`, parser directives and their values, `AS` and stage names in FROM.
@@ -17,8 +18,8 @@ enum CompletionProvider {
         var bytes: [UInt8] { definition.dockerfile.source.bytes }
         var markdown: Bool { context.capabilities.completionMarkdown }
 
-        func edit(from start: Int, to end: Int? = nil, _ text: String) -> TextEdit {
-            TextEdit(range: converter.range(from: start, to: end ?? offset), newText: text)
+        func edit(from start: Int, to end: Int? = nil, _ text: String) -> LSPTypes.TextEdit {
+            LSPTypes.TextEdit(range: converter.range(from: start, to: end ?? offset), newText: text)
         }
 
         func item(_ label: String, _ kind: CompletionItemKind, from start: Int, to end: Int? = nil, insert: String? = nil,

@@ -1,5 +1,6 @@
 import Foundation
 import DockerfileSyntax
+import LSPTypes
 
 /// Short documentation, in our own words, for every instruction, flag and parser directive: the one table that
 /// hover and completion both read.

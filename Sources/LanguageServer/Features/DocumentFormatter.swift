@@ -1,4 +1,5 @@
 import DockerfileSyntax
+import LSPTypes
 
 /// Whole-document formatting that changes only whitespace and keyword case, never meaning:
 ///
@@ -9,7 +10,7 @@ import DockerfileSyntax
 /// - lines that continue inside an open quote, heredoc bodies and directives are left exactly as they are;
 /// - comment lines lose their surrounding blanks (inside continuations they are indented like their neighbours).
 enum DocumentFormatter {
-    static func edits(_ snapshot: DocumentSnapshot, _ options: FormattingOptions, _ context: RequestContext) -> [TextEdit] {
+    static func edits(_ snapshot: DocumentSnapshot, _ options: FormattingOptions, _ context: RequestContext) -> [LSPTypes.TextEdit] {
         let dockerfile = snapshot.analysis.dockerfile
         let source = dockerfile.source
         let converter = PositionConverter(source: source, encoding: context.encoding)
@@ -39,7 +40,7 @@ enum DocumentFormatter {
             }
         }
 
-        var edits: [TextEdit] = []
+        var edits: [LSPTypes.TextEdit] = []
         let tail = tailEdit(source, options, converter)
         if let tail {
             // The tail edit owns the blank lines after the last content line.
@@ -50,8 +51,8 @@ enum DocumentFormatter {
             let start = source.contentStart(ofLine: line)
             let end = source.contentEnd(ofLine: line)
             if Array(source.bytes[start..<end]) != replacement {
-                edits.append(TextEdit(range: converter.range(from: start, to: end),
-                                      newText: String(decoding: replacement, as: UTF8.self)))
+                edits.append(LSPTypes.TextEdit(range: converter.range(from: start, to: end),
+                                               newText: String(decoding: replacement, as: UTF8.self)))
             }
         }
         if let tail { edits.append(tail.edit) }
@@ -141,7 +142,7 @@ enum DocumentFormatter {
     }
 
     /// `insertFinalNewline` and `trimFinalNewlines`.
-    private static func tailEdit(_ source: SourceText, _ options: FormattingOptions, _ converter: PositionConverter) -> (edit: TextEdit, lastContentLine: Int)? {
+    private static func tailEdit(_ source: SourceText, _ options: FormattingOptions, _ converter: PositionConverter) -> (edit: LSPTypes.TextEdit, lastContentLine: Int)? {
         let bytes = source.bytes
         guard !bytes.isEmpty else { return nil }
         var contentEnd = bytes.count
@@ -158,7 +159,7 @@ enum DocumentFormatter {
         }
         if options.insertFinalNewline == true && !wanted.contains(0x0A) { wanted = newline }
         guard wanted != Array(bytes[lastLineEnd...]) else { return nil }
-        return (TextEdit(range: converter.range(from: lastLineEnd, to: bytes.count), newText: String(decoding: wanted, as: UTF8.self)),
+        return (LSPTypes.TextEdit(range: converter.range(from: lastLineEnd, to: bytes.count), newText: String(decoding: wanted, as: UTF8.self)),
                 lastContentLine)
     }
 }

@@ -1,4 +1,5 @@
 import DockerfileSyntax
+import LSPTypes
 
 /// Hover: what an instruction, a flag or a directive does; a variable's value at that point; what a stage or
 /// base image reference resolves to.

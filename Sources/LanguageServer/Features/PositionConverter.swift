@@ -1,4 +1,5 @@
 import DockerfileSyntax
+import LSPTypes
 
 /// Converts between the parser's byte offsets and LSP positions in the negotiated encoding.
 public struct PositionConverter: Sendable {
@@ -14,20 +15,20 @@ public struct PositionConverter: Sendable {
     }
 
     /// The position of byte `offset`.
-    public func position(ofOffset offset: Int) -> Position {
+    public func position(ofOffset offset: Int) -> LSPTypes.Position {
         let line = source.line(containing: offset)
         if encoding == .utf8 {
-            return Position(line: line, character: source.utf8Column(ofOffset: offset, line: line))
+            return LSPTypes.Position(line: line, character: source.utf8Column(ofOffset: offset, line: line))
         }
         let position = source.position(ofOffset: offset, line: line)
-        return Position(line: position.line, character: position.character)
+        return LSPTypes.Position(line: position.line, character: position.character)
     }
 
     /// The range of a parser range.
     public func range(_ range: SourceRange) -> LSPRange {
         if encoding == .utf16 {
-            return LSPRange(start: Position(line: range.start.line, character: range.start.character),
-                            end: Position(line: range.end.line, character: range.end.character))
+            return LSPRange(start: LSPTypes.Position(line: range.start.line, character: range.start.character),
+                            end: LSPTypes.Position(line: range.end.line, character: range.end.character))
         }
         return self.range(from: range.startOffset, to: range.endOffset)
     }
@@ -38,7 +39,7 @@ public struct PositionConverter: Sendable {
     }
 
     /// The byte offset of a position (clamped to its line; lines past the end give the end of the document).
-    public func offset(of position: Position) -> Int {
+    public func offset(of position: LSPTypes.Position) -> Int {
         let parserPosition = DockerfileSyntax.Position(line: position.line, character: position.character)
         return encoding == .utf8 ? source.offset(ofUTF8: parserPosition) : source.offset(of: parserPosition)
     }

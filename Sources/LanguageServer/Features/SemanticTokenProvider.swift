@@ -1,4 +1,5 @@
 import DockerfileSyntax
+import LSPTypes
 
 /// Semantic tokens (full document): keywords, comments, directives, flags and their values, stage names, ARG/ENV
 /// and LABEL keys, and variable references, including those inside heredoc bodies that expand them.

@@ -1,4 +1,5 @@
 import DockerfileSyntax
+import LSPTypes
 
 /// The outline: stages holding their instructions, ARG/ENV/LABEL holding their keys; global ARGs at the top.
 enum SymbolProvider {

@@ -1,4 +1,5 @@
 import JSONRPC
+import LSPTypes
 
 /// The client as the server sees it: typed notifications and server-to-client requests over the connection.
 public struct Client: Sendable {

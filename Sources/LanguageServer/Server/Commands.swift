@@ -1,5 +1,7 @@
 import Foundation
 import JSONRPC
+import Locking
+import LSPTypes
 
 /// A command the server runs for `workspace/executeCommand` (build commands plug in here).
 ///

@@ -2,6 +2,7 @@ import DockerfileCheck
 import DockerfileSyntax
 import Foundation
 import JSONRPC
+import LSPTypes
 
 /// One version of a document and what the server derives from it, computed once, on first use, by whoever needs
 /// it first (the diagnostics worker or a request), and shared by all.
@@ -68,10 +69,10 @@ struct AnchoredDiagnostic: Sendable, Hashable {
     /// Which of the instructions with that exact text it belongs to (0 for the first).
     var occurrence: Int
     /// The diagnostic; its range is replaced by the instruction's current range when published.
-    var diagnostic: Diagnostic
+    var diagnostic: LSPTypes.Diagnostic
 
     /// The diagnostics placed on the instructions of `dockerfile` that still read as they did.
-    static func locate(_ anchored: [AnchoredDiagnostic], in dockerfile: Dockerfile, converter: PositionConverter) -> [Diagnostic] {
+    static func locate(_ anchored: [AnchoredDiagnostic], in dockerfile: Dockerfile, converter: PositionConverter) -> [LSPTypes.Diagnostic] {
         guard !anchored.isEmpty else { return [] }
         let bytes = dockerfile.source.bytes
         return anchored.compactMap { anchor in
@@ -87,7 +88,7 @@ struct AnchoredDiagnostic: Sendable, Hashable {
     }
 
     /// The anchor of the instruction at `range` of `dockerfile` (nil when no instruction starts there).
-    static func anchor(at range: SourceRange, in dockerfile: Dockerfile, diagnostic: Diagnostic) -> AnchoredDiagnostic? {
+    static func anchor(at range: SourceRange, in dockerfile: Dockerfile, diagnostic: LSPTypes.Diagnostic) -> AnchoredDiagnostic? {
         guard let instruction = dockerfile.instructions.first(where: { $0.range.startOffset == range.startOffset })
                 ?? dockerfile.instructions.first(where: { $0.range.bytes.contains(range.startOffset) }) else { return nil }
         let bytes = dockerfile.source.bytes
@@ -200,7 +201,7 @@ actor DocumentStore {
 
     /// Publishes diagnostics if the document is still open at that version and the anchored diagnostics are still
     /// at `revision` (checked and sent in one step, so a close, a newer version or a newer build result wins).
-    func publishIfCurrent(_ snapshot: DocumentSnapshot, diagnostics: [Diagnostic], revision: Int = 0) -> Bool {
+    func publishIfCurrent(_ snapshot: DocumentSnapshot, diagnostics: [LSPTypes.Diagnostic], revision: Int = 0) -> Bool {
         guard var document = documents[snapshot.uri], document.version == snapshot.version,
               document.analysis === snapshot.analysis, anchoredRevisions[snapshot.uri, default: 0] == revision else { return false }
         document.published = (snapshot.version, snapshot.analysis.generation, revision)

@@ -1,6 +1,8 @@
 import DockerfileCheck
 import Foundation
 import JSONRPC
+import Locking
+import LSPTypes
 
 /// A request about one document.
 protocol TextDocumentRequest: LSPRequest {
@@ -430,19 +432,5 @@ private final class TaskHandle: @unchecked Sendable {
             return self.task
         }
         task?.cancel()
-    }
-}
-
-/// A value behind a lock.
-final class LockedValue<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
     }
 }

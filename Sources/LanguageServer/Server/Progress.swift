@@ -1,5 +1,6 @@
 import Foundation
 import JSONRPC
+import LSPTypes
 
 /// Work-done progress for one piece of work (`$/progress` begin, report, end).
 ///

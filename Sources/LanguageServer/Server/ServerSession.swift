@@ -1,4 +1,5 @@
 import JSONRPC
+import LSPTypes
 
 /// What a request works with: the negotiated encoding, the client's capabilities and the settings at the moment
 /// the request arrived.

@@ -18,6 +18,12 @@ public struct Hover: Codable, Sendable, Hashable {
     public var contents: MarkupContent
     /// The range it describes.
     public var range: LSPRange?
+
+    /// Creates it from its fields.
+    public init(contents: MarkupContent, range: LSPRange? = nil) {
+        self.contents = contents
+        self.range = range
+    }
 }
 
 /// What opened completion.
@@ -66,6 +72,20 @@ public struct CompletionItem: Codable, Sendable, Hashable {
     public var insertTextFormat: Int?
     /// The replacement of the word being typed.
     public var textEdit: TextEdit?
+
+    /// Creates it from its fields.
+    public init(label: String, kind: CompletionItemKind? = nil, detail: String? = nil,
+                documentation: MarkupContent? = nil, sortText: String? = nil, filterText: String? = nil,
+                insertTextFormat: Int? = nil, textEdit: TextEdit? = nil) {
+        self.label = label
+        self.kind = kind
+        self.detail = detail
+        self.documentation = documentation
+        self.sortText = sortText
+        self.filterText = filterText
+        self.insertTextFormat = insertTextFormat
+        self.textEdit = textEdit
+    }
 }
 
 /// A completion list.
@@ -74,6 +94,12 @@ public struct CompletionList: Codable, Sendable, Hashable {
     public var isIncomplete: Bool
     /// The items.
     public var items: [CompletionItem]
+
+    /// Creates it from its fields.
+    public init(isIncomplete: Bool, items: [CompletionItem]) {
+        self.isIncomplete = isIncomplete
+        self.items = items
+    }
 }
 
 /// `textDocument/documentSymbol`: the outline.
@@ -105,6 +131,17 @@ public struct DocumentSymbol: Codable, Sendable, Hashable {
     public var selectionRange: LSPRange
     /// Children.
     public var children: [DocumentSymbol]?
+
+    /// Creates it from its fields.
+    public init(name: String, detail: String? = nil, kind: SymbolKind, range: LSPRange, selectionRange: LSPRange,
+                children: [DocumentSymbol]? = nil) {
+        self.name = name
+        self.detail = detail
+        self.kind = kind
+        self.range = range
+        self.selectionRange = selectionRange
+        self.children = children
+    }
 }
 
 /// A flat outline entry.
@@ -117,6 +154,14 @@ public struct SymbolInformation: Codable, Sendable, Hashable {
     public var location: Location
     /// The enclosing symbol's name.
     public var containerName: String?
+
+    /// Creates it from its fields.
+    public init(name: String, kind: SymbolKind, location: Location, containerName: String? = nil) {
+        self.name = name
+        self.kind = kind
+        self.location = location
+        self.containerName = containerName
+    }
 }
 
 /// Either hierarchical or flat symbols.
@@ -160,6 +205,13 @@ public struct FoldingRange: Codable, Sendable, Hashable {
     public var endLine: Int
     /// `comment`, `imports` or `region`.
     public var kind: String?
+
+    /// Creates it from its fields.
+    public init(startLine: Int, endLine: Int, kind: String? = nil) {
+        self.startLine = startLine
+        self.endLine = endLine
+        self.kind = kind
+    }
 }
 
 /// How the editor indents.
@@ -208,4 +260,9 @@ public struct SemanticTokensRequest: LSPRequest {
 public struct SemanticTokens: Codable, Sendable, Hashable {
     /// The encoded tokens.
     public var data: [Int]
+
+    /// Creates it from its fields.
+    public init(data: [Int]) {
+        self.data = data
+    }
 }

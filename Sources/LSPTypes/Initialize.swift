@@ -46,12 +46,24 @@ public struct InitializeResult: Codable, Sendable, Hashable {
         public var name: String
         /// The server's version.
         public var version: String?
+
+        /// Creates it from its fields.
+        public init(name: String, version: String? = nil) {
+            self.name = name
+            self.version = version
+        }
     }
 
     /// What the server offers.
     public var capabilities: ServerCapabilities
     /// Who the server is.
     public var serverInfo: ServerInfo
+
+    /// Creates it from its fields.
+    public init(capabilities: ServerCapabilities, serverInfo: ServerInfo) {
+        self.capabilities = capabilities
+        self.serverInfo = serverInfo
+    }
 }
 
 /// `initialized`: the client has read the `initialize` result.
@@ -82,30 +94,56 @@ public struct ServerCapabilities: Codable, Sendable, Hashable {
         public var openClose: Bool
         /// 2: incremental changes.
         public var change: Int
+
+        /// Creates it from its fields.
+        public init(openClose: Bool, change: Int) {
+            self.openClose = openClose
+            self.change = change
+        }
     }
 
     /// Code action options.
     public struct CodeActionOptions: Codable, Sendable, Hashable {
         /// The kinds offered.
         public var codeActionKinds: [String]
+
+        /// Creates it from its fields.
+        public init(codeActionKinds: [String]) {
+            self.codeActionKinds = codeActionKinds
+        }
     }
 
     /// Completion options.
     public struct CompletionOptions: Codable, Sendable, Hashable {
         /// Characters that open completion as they are typed.
         public var triggerCharacters: [String]
+
+        /// Creates it from its fields.
+        public init(triggerCharacters: [String]) {
+            self.triggerCharacters = triggerCharacters
+        }
     }
 
     /// Code lens options.
     public struct CodeLensOptions: Codable, Sendable, Hashable {
         /// Whether `codeLens/resolve` is served (it is not: lenses come complete).
         public var resolveProvider: Bool
+
+        /// Creates it from its fields.
+        public init(resolveProvider: Bool) {
+            self.resolveProvider = resolveProvider
+        }
     }
 
     /// Commands the server runs through `workspace/executeCommand`.
     public struct ExecuteCommandOptions: Codable, Sendable, Hashable {
         /// Their identifiers.
         public var commands: [String]
+
+        /// Creates it from its fields.
+        public init(commands: [String]) {
+            self.commands = commands
+        }
     }
 
     /// The token types and modifiers of semantic tokens.
@@ -114,6 +152,12 @@ public struct ServerCapabilities: Codable, Sendable, Hashable {
         public var tokenTypes: [String]
         /// Token modifiers, by bit.
         public var tokenModifiers: [String]
+
+        /// Creates it from its fields.
+        public init(tokenTypes: [String], tokenModifiers: [String]) {
+            self.tokenTypes = tokenTypes
+            self.tokenModifiers = tokenModifiers
+        }
     }
 
     /// Semantic token options.
@@ -122,6 +166,12 @@ public struct ServerCapabilities: Codable, Sendable, Hashable {
         public var legend: SemanticTokensLegend
         /// Whether `textDocument/semanticTokens/full` is served.
         public var full: Bool
+
+        /// Creates it from its fields.
+        public init(legend: SemanticTokensLegend, full: Bool) {
+            self.legend = legend
+            self.full = full
+        }
     }
 
     /// The negotiated position encoding.
@@ -148,4 +198,24 @@ public struct ServerCapabilities: Codable, Sendable, Hashable {
     public var codeLensProvider: CodeLensOptions?
     /// Inlay hints (present when the server builds images).
     public var inlayHintProvider: Bool?
+
+    /// Creates it from its fields.
+    public init(positionEncoding: PositionEncodingKind, textDocumentSync: TextDocumentSyncOptions,
+                hoverProvider: Bool, completionProvider: CompletionOptions, codeActionProvider: CodeActionOptions,
+                documentSymbolProvider: Bool, foldingRangeProvider: Bool, documentFormattingProvider: Bool,
+                semanticTokensProvider: SemanticTokensOptions, executeCommandProvider: ExecuteCommandOptions? = nil,
+                codeLensProvider: CodeLensOptions? = nil, inlayHintProvider: Bool? = nil) {
+        self.positionEncoding = positionEncoding
+        self.textDocumentSync = textDocumentSync
+        self.hoverProvider = hoverProvider
+        self.completionProvider = completionProvider
+        self.codeActionProvider = codeActionProvider
+        self.documentSymbolProvider = documentSymbolProvider
+        self.foldingRangeProvider = foldingRangeProvider
+        self.documentFormattingProvider = documentFormattingProvider
+        self.semanticTokensProvider = semanticTokensProvider
+        self.executeCommandProvider = executeCommandProvider
+        self.codeLensProvider = codeLensProvider
+        self.inlayHintProvider = inlayHintProvider
+    }
 }
