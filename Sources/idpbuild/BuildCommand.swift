@@ -112,20 +112,21 @@ struct BuildCommand: AsyncParsableCommand {
             return
         }
         let destination = log.resolved(environment: environment)
+        // Secret values never reach the terminal, --json or the journal: the --secret files' contents and the
+        // password are masked, with the patterns every log shares (Authorization headers, tokens, URL passwords).
+        let values = secrets.values.compactMap { path -> String? in
+            guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size <= 1 << 16 else { return nil }
+            return try? String(contentsOfFile: path, encoding: .utf8)
+        } + (password.map { [$0] } ?? [])
+        let redactor = SecretRedactor(secrets: values)
         var journal: BuildJournal?
         if destination == .journald {
             if log == .journald, let problem = LogDestination.journaldProblem() {
                 FileHandle.standardError.write(Data("warning: \(problem)\n".utf8))
             }
-            // Secret values never reach the journal: the --secret files' contents and the password are masked.
-            let values = secrets.values.compactMap { path -> String? in
-                guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size <= 1 << 16 else { return nil }
-                return try? String(contentsOfFile: path, encoding: .utf8)
-            } + (password.map { [$0] } ?? [])
-            journal = BuildJournal(image: request.fullTag(config: config), dockerfile: request.absoluteDockerfilePath,
-                                   redactor: SecretRedactor(secrets: values))
+            journal = BuildJournal(image: request.fullTag(config: config), dockerfile: request.absoluteDockerfilePath, redactor: redactor)
         }
-        let renderer = BuildRenderer(json: json, journal: journal)
+        let renderer = BuildRenderer(json: json, journal: journal, redactor: redactor)
         let builder = Builder(config: config)
         let task = Task { await builder.build(request, push: !noPush, events: renderer.render) }
         let interruption = Interruption { _ in task.cancel() }  // the worker stops and cleans up
@@ -233,15 +234,23 @@ final class BuildRenderer: @unchecked Sendable {
         return encoder
     }()
 
-    init(json: Bool, journal: BuildJournal? = nil) {
+    private let redactor: SecretRedactor
+
+    init(json: Bool, journal: BuildJournal? = nil, redactor: SecretRedactor = SecretRedactor()) {
         self.json = json
         self.journal = journal
+        self.redactor = redactor
         terminal = journal == nil && isatty(STDERR_FILENO) == 1
     }
 
     var render: BuildEventHandler { { [self] event in handle(event) } }
 
     private func handle(_ event: BuildEvent) {
+        var event = event
+        event.line = event.line.map(redactor.redact)
+        event.message = event.message.map(redactor.redact)
+        event.tail = event.tail?.map(redactor.redact)
+        if let error = event.summary?.error { event.summary?.error = redactor.redact(error) }
         if let journal, !json {
             journal.record(event)
             return
@@ -344,6 +353,8 @@ final class BuildRenderer: @unchecked Sendable {
 
     /// Prints the result; a failure also goes to stderr unless stderr is the journal (which has it already).
     func finish(_ response: BuildResponse, errorToStandardError: Bool = true) {
+        var response = response
+        response.error = response.error.map(redactor.redact)
         lock.lock()
         defer { lock.unlock() }
         if terminal { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }

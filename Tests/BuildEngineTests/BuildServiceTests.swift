@@ -152,6 +152,29 @@ import Glibc
         #expect(missing.stderr.contains("does not exist"))
     }
 
+    /// A RUN that prints a secret (and a failure that quotes it) shows it masked on the terminal's log, in --json
+    /// events and in the error, as the journal and the editor already do.
+    @Test func theCommandLineMasksSecretValuesInItsOutput() async throws {
+        let env = try await BuildEnvironment("cli-secret")
+        defer { env.stop() }
+        let folder = env.directory + "/leaky"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try "FROM alpine:3.19\nCOPY headers.txt /\nRUN --mount=type=secret,id=token cat /run/secrets/token; echo; cat /headers.txt; exit 4\n"
+            .write(toFile: folder + "/Dockerfile", atomically: true, encoding: .utf8)
+        try "Authorization: Bearer abc.def\n".write(toFile: folder + "/headers.txt", atomically: true, encoding: .utf8)
+        try "hunter2-value".write(toFile: env.directory + "/token", atomically: true, encoding: .utf8)
+        let common = ["--registries-conf", env.registriesConf, "--root", env.store.root, "--no-kubernetes", "--no-push",
+                      "--secret", "id=token,src=" + env.directory + "/token", "-t", "leaky", folder]
+        for json in [false, true] {
+            let run = try TestSupport.run([idpbuildExecutable, "build"] + (json ? ["--json"] : []) + common)
+            #expect(run.status == 1)
+            let output = run.stdout + run.stderr
+            #expect(output.contains("exit code 4") || output.contains("\"exitCode\":4"), "\(output)")
+            #expect(!output.contains("hunter2-value") && !output.contains("abc.def"), "a secret reached the output: \(output)")
+            #expect(output.contains(SecretRedactor.mask))
+        }
+    }
+
     @Test func runImagePullsWhenMissingAndCommitsItsChanges() async throws {
         let env = try await BuildEnvironment("run-image")
         defer { env.stop() }
