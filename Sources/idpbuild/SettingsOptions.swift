@@ -69,7 +69,7 @@ struct RegistrySettingsOptions: ParsableArguments {
         if username != nil && !passwordStdin { throw ValidationError("--username needs --password-stdin (passwords are never taken as arguments)") }
         if passwordStdin && username == nil { throw ValidationError("--password-stdin needs --username") }
         for host in insecureRegistries where !BuilderConfig.isHostAndPort(host) {
-            throw ValidationError("--insecure-registry must be a host[:port] such as 127.0.0.1:5000, not \(host)")
+            throw ValidationError("--insecure-registry must be a list of host[:port] strings such as 127.0.0.1:5000, not \(host)")
         }
         if let chunkSize, chunkSize < 1 { throw ValidationError("--chunk-size must be at least 1 MiB") }
     }
