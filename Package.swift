@@ -65,7 +65,7 @@ let package = Package(
         // plan without running anything; the engine executes plans into the store; the service runs the engine in a
         // worker process and pushes.
         .target(name: "BuildEvents", dependencies: ["DockerfileSyntax"]),
-        .target(name: "BuildPlanner", dependencies: ["BuildEvents", "DockerfileSyntax", "DockerfileCheck", "OCI"]),
+        .target(name: "BuildPlanner", dependencies: ["BuildEvents", "DockerfileSyntax", "DockerfileCheck", "OCI", "Locking"]),
         .target(name: "BuildEngine", dependencies: ["BuildEvents", "BuildPlanner", "DockerfileSyntax", "OCI", "HTTP", "ImageStore",
                                                     "ImageTransfer", "Sandbox", "LayerDiff", "Locking"]),
         .target(name: "BuildService", dependencies: ["BuildEvents", "BuildPlanner", "BuildEngine", "ImageTransfer", "ImageStore", "OCI", "Registry", "RegistriesConf",

@@ -83,16 +83,17 @@ package struct ImageState {
 /// Cache keys: a sha256 over length-prefixed parts, so no two part lists give the same bytes.
 package enum CacheKey {
     package static func make(_ parts: [String]) -> Digest {
-        var hasher = DigestHasher()
+        // `LENGTH:PART\n` for each part, hashed in one update (one call per part cost more than the hashing).
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(parts.reduce(0) { $0 + $1.utf8.count + 8 })
         for part in parts {
-            var text = part
-            text.withUTF8 { bytes in
-                var prefix = String(bytes.count) + ":"
-                prefix.withUTF8 { hasher.update(UnsafeRawBufferPointer($0)) }
-                hasher.update(UnsafeRawBufferPointer(bytes))
-            }
-            withUnsafeBytes(of: UInt8(0x0a)) { hasher.update($0) }
+            bytes.append(contentsOf: String(part.utf8.count).utf8)
+            bytes.append(UInt8(ascii: ":"))
+            bytes.append(contentsOf: part.utf8)
+            bytes.append(0x0a)
         }
+        var hasher = DigestHasher()
+        bytes.withUnsafeBytes { hasher.update($0) }
         return hasher.finalize()
     }
 }

@@ -213,8 +213,12 @@ final class PlanningRun {
 
     /// The text of an instruction for progress lines (its first line, shortened).
     func display(_ instruction: Instruction) -> String {
-        let first = instruction.logicalText.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? instruction.name
-        return first.count > 160 ? String(first.prefix(157)) + "..." : first
+        let text = instruction.logicalText
+        let utf8 = text.utf8
+        let first = utf8.firstIndex(of: 0x0a).map { String(text[..<$0]) } ?? text
+        if first.isEmpty { return instruction.name }
+        // Characters are never fewer bytes: a short line in bytes needs no counting.
+        return first.utf8.count > 160 && first.count > 160 ? String(first.prefix(157)) + "..." : first
     }
 
     /// The instruction as history's `created_by` shows it.

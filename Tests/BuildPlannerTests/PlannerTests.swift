@@ -236,3 +236,14 @@ extension BuildPlan {
         #expect(plan.stage(2)?.dependencies == [0, 1])
     }
 }
+
+/// Cache keys hash `LENGTH:PART\n` per part: the bytes every record in existing stores was keyed by, whatever way
+/// they are fed to the hasher (a change here would silently miss every cache).
+@Suite struct CacheKeyFormatTests {
+    @Test func keysHashLengthPrefixedLines() {
+        let parts = ["scratch", "linux/amd64", "", "é"]
+        let bytes = Array("7:scratch\n11:linux/amd64\n0:\n2:é\n".utf8)
+        #expect(CacheKey.make(parts) == Digest.sha256(of: bytes))
+        #expect(CacheKey.make(["ab", "c"]) != CacheKey.make(["a", "bc"]))
+    }
+}
