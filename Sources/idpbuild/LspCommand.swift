@@ -115,6 +115,7 @@ struct LspCommand: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let serverLog = makeLog(environment: environment)
+        for problem in BuilderConfig.environmentProblems(environment) { serverLog.log(.warning, problem) }
         if let connect {
             try bridge(to: try ListenAddress(parsing: connect, environment: environment), environment: environment)
         }
