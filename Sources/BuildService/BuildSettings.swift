@@ -7,7 +7,7 @@ import ResourceLimits
 
 /// Every setting of a build, defined once: where images go and how registries are reached (defaults serve an
 /// idpbuilder cluster), and how the build runs. Layers are merged here, in this order: the defaults, then the
-/// environment (`init(environment:)`), then an editor's settings (`applying(_:)`), then a command's flags.
+/// environment (`init(environment:)`), then an editor's settings (`apply(setting:_:)`), then a command's flags.
 public struct BuilderConfig: Sendable, Codable, Hashable {
     /// The default registry: idpbuilder's Gitea.
     public static let defaultRegistry = "gitea.cnoe.localtest.me:8443"
