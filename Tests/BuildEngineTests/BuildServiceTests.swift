@@ -166,7 +166,7 @@ import Glibc
         let common = ["--registries-conf", env.registriesConf, "--root", env.store.root, "--no-kubernetes", "--no-push",
                       "--secret", "id=token,src=" + env.directory + "/token", "-t", "leaky", folder]
         for json in [false, true] {
-            let run = try TestSupport.run([idpbuildExecutable, "build"] + (json ? ["--json"] : []) + common)
+            let run = try await TestSupport.runDetached([idpbuildExecutable, "build"] + (json ? ["--json"] : []) + common)
             #expect(run.status == 1)
             let output = run.stdout + run.stderr
             #expect(output.contains("exit code 4") || output.contains("\"exitCode\":4"), "\(output)")

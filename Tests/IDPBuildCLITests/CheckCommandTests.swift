@@ -14,6 +14,14 @@ struct CLI {
         var stderr: String
     }
 
+    /// `run` on a thread of its own, so that a test waiting for a process does not hold one of Swift concurrency's
+    /// few threads (two on a two-core machine), which the language server suites running beside it need.
+    static func runDetached(_ arguments: [String], stdin: String? = nil) async throws -> Output {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try run(arguments, stdin: stdin) }) }.start()
+        }
+    }
+
     static func run(_ arguments: [String], stdin: String? = nil, in directory: URL? = nil) throws -> Output {
         let process = Process()
         process.executableURL = binary

@@ -8,8 +8,8 @@ import Testing
     static let buildFlags = ["--compression", "--jobs", "--memory", "--cpus", "--pids-limit", "--timestamp", "--allow"]
 
     @Test(arguments: ["build", "lsp", "push", "pull", "run"])
-    func everyRegistryCommandTakesTheSameFlags(_ command: String) throws {
-        let help = try CLI.run([command, "--help"])
+    func everyRegistryCommandTakesTheSameFlags(_ command: String) async throws {
+        let help = try await CLI.runDetached([command, "--help"])
         #expect(help.status == 0)
         let expected = Self.registryFlags + (["build", "lsp"].contains(command) ? Self.buildFlags : [])
         for flag in expected {
@@ -18,15 +18,15 @@ import Testing
         }
     }
 
-    @Test func badSettingsAreRefusedBeforeAnythingRuns() throws {
-        let registry = try CLI.run(["build", "--registry", "https://gitea/x", "--no-push", "Fixtures/nope"])
+    @Test func badSettingsAreRefusedBeforeAnythingRuns() async throws {
+        let registry = try await CLI.runDetached(["build", "--registry", "https://gitea/x", "--no-push", "Fixtures/nope"])
         #expect(registry.status == 2)
         #expect(registry.stderr.contains("--registry must be a host[:port]"), "\(registry.stderr)")
-        let namespace = try CLI.run(["push", "--namespace", "Team", "x"])
+        let namespace = try await CLI.runDetached(["push", "--namespace", "Team", "x"])
         #expect(namespace.stderr.contains("--namespace must be a lowercase repository path"), "\(namespace.stderr)")
-        let jobs = try CLI.run(["lsp", "--jobs", "0"])
+        let jobs = try await CLI.runDetached(["lsp", "--jobs", "0"])
         #expect(jobs.stderr.contains("--jobs must be at least 1"), "\(jobs.stderr)")
-        let password = try CLI.run(["lsp", "--username", "u", "--password-stdin"], stdin: "secret\n")
+        let password = try await CLI.runDetached(["lsp", "--username", "u", "--password-stdin"], stdin: "secret\n")
         #expect(password.stderr.contains("--password-stdin needs --listen"), "\(password.stderr)")
         #expect(!password.stderr.contains("secret"))
     }

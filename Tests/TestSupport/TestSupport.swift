@@ -36,6 +36,14 @@ public enum TestSupport {
         return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData.value, as: UTF8.self))
     }
 
+    /// `run` on a thread of its own, so that a test waiting for a process does not hold one of Swift concurrency's
+    /// few threads (two on a two-core machine) for the whole build.
+    public static func runDetached(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try run(arguments) }) }.start()
+        }
+    }
+
     /// Runs a program and throws with its stderr unless it exits 0.
     @discardableResult
     public static func check(_ arguments: [String], stdin: Data? = nil, environment: [String: String]? = nil) throws -> String {
