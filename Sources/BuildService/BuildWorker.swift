@@ -1,15 +1,11 @@
 import BuildEngine
 import BuildEvents
 import BuildPlanner
-import Credentials
 import Dispatch
 import Foundation
-import HTTP
 import ImageStore
 import ImageTransfer
 import OCI
-import RegistriesConf
-import Registry
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -39,6 +39,8 @@ struct RegistryOptions: ParsableArguments {
     func makeTransfer(store: ImageStore, output: CommandOutput) throws -> ImageTransfer {
         do {
             return try settings.config().makeTransfer(store: store, credentialSource: "--username/--password-stdin") { output.warning($0) }
+        } catch BuildServiceError.invalidRequest(field: "registriesConf", _) {
+            throw ValidationError("cannot read --registries-conf \(settings.registriesConf ?? "")")
         } catch let error as BuildServiceError {
             throw ValidationError(error.description)
         }
